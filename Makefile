@@ -1,0 +1,43 @@
+# Every target creates/refreshes .venv/ when pyproject.toml changed, then runs inside it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sb3_mario-installed
+# CPU build of torch that lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+ALGO ?= ddqn
+ENV_ID ?= SuperMarioBros-1-1-v0
+TRAIN_ARGS ?=
+
+.PHONY: install train test test-all lint type bench clean
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[tests,postgres]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m sb3_mario.train --algo $(ALGO) --env $(ENV_ID) $(TRAIN_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m ""
+
+lint: $(STAMP)
+	$(PY) -m ruff check sb3_mario tests bench
+	$(PY) -m ruff format --check sb3_mario tests bench
+
+type: $(STAMP)
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Env throughput: the backend's own step (frames/s) vs the full wrapper stack at frame skip 4 (agent steps/s).
+
+"raw" calls the backend env's ``step`` directly (emulator + reward + info, no adapter); "wrapped" is
+``make_mario_env()`` (adapter, skip 4, gray + resize, stack 4, episode stats). Both replay the same random
+actions and reset on death. Target: wrapped >= 0.95 x raw / 4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.common import alternate, timed, write_result
+from sb3_mario import make_mario_env
+from sb3_mario.envs.actions import action_bytes, resolve_actions
+
+
+def run(frames: int = 4000, repeats: int = 5) -> dict:
+    skip = 4
+    wrapped = make_mario_env(frame_skip=skip)
+    raw = wrapped.unwrapped.nes
+    buttons = action_bytes(resolve_actions("tutorial"))
+    actions = np.random.default_rng(0).integers(0, 2, size=frames // skip).tolist()
+
+    def raw_frames() -> int:
+        raw.reset()
+        for a in actions:
+            byte = buttons[a]
+            for _ in range(skip):
+                if raw.step(byte)[2]:
+                    raw.reset()
+        return len(actions) * skip
+
+    def wrapped_steps() -> int:
+        wrapped.reset()
+        for a in actions:
+            _, _, terminated, truncated, _ = wrapped.step(a)
+            if terminated or truncated:
+                wrapped.reset()
+        return len(actions)
+
+    res = alternate({"raw_frames_per_s": lambda: timed(raw_frames), "wrapped_steps_per_s": lambda: timed(wrapped_steps)},
+                    repeats=repeats)
+    wrapped.close()
+    ratio = res["wrapped_steps_per_s"]["median"] / (res["raw_frames_per_s"]["median"] / skip)
+    out = {"frame_skip": skip, "frames_per_repeat": frames, "contenders": res, "ratios": {"wrapped_vs_raw_over_skip": ratio}}
+    write_result("env", out)
+    return out
+
+
+def table(out: dict) -> str:
+    c = out["contenders"]
+    return (
+        "| env | median | min-max |\n|---|---|---|\n"
+        f"| raw emulator frames/s | {c['raw_frames_per_s']['median']:.0f} | "
+        f"{c['raw_frames_per_s']['min']:.0f}-{c['raw_frames_per_s']['max']:.0f} |\n"
+        f"| wrapped agent steps/s (skip 4) | {c['wrapped_steps_per_s']['median']:.1f} | "
+        f"{c['wrapped_steps_per_s']['min']:.1f}-{c['wrapped_steps_per_s']['max']:.1f} |\n"
+        f"| ratio wrapped / (raw/4) | {out['ratios']['wrapped_vs_raw_over_skip']:.3f} | target >= 0.95 |\n"
+    )
+
+
+if __name__ == "__main__":
+    print(table(run()))

@@ -1,0 +1,23 @@
+"""Super Mario Bros environments for SB3: backend adapter, action sets, wrappers, factories, registration."""
+
+from sb3_mario.envs.actions import ACTION_SETS, BUTTON_BITS, resolve_actions
+from sb3_mario.envs.backend import LEGACY_BACKEND, MarioBackendEnv, backend_env_ids
+from sb3_mario.envs.factory import make_mario_env, make_mario_vec_env
+from sb3_mario.envs.registration import register_mario_envs
+from sb3_mario.envs.wrappers import MARIO_INFO_KEYS, GrayResizeObservation, MarioEpisodeStats, MarioFrameSkip
+
+__all__ = [
+    "ACTION_SETS",
+    "BUTTON_BITS",
+    "LEGACY_BACKEND",
+    "MARIO_INFO_KEYS",
+    "GrayResizeObservation",
+    "MarioBackendEnv",
+    "MarioEpisodeStats",
+    "MarioFrameSkip",
+    "backend_env_ids",
+    "make_mario_env",
+    "make_mario_vec_env",
+    "register_mario_envs",
+    "resolve_actions",
+]

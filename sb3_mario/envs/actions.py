@@ -1,0 +1,82 @@
+"""Named action sets and custom button combos for the NES joypad."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+from sb3_mario.errors import EnvConfigError
+
+ActionsSpec = Union[str, Sequence[Sequence[str]]]
+
+# Bit of each button in the NES controller byte (nes-py's JoypadSpace uses the same map).
+BUTTON_BITS: dict[str, int] = {
+    "right": 0b10000000,
+    "left": 0b01000000,
+    "down": 0b00100000,
+    "up": 0b00010000,
+    "start": 0b00001000,
+    "select": 0b00000100,
+    "B": 0b00000010,
+    "A": 0b00000001,
+    "NOOP": 0b00000000,
+}
+_CANONICAL = {name.lower(): name for name in BUTTON_BITS}
+
+# The same lists as gym_super_mario_bros.actions, plus the tutorial's two-action set.
+ACTION_SETS: dict[str, list[list[str]]] = {
+    "tutorial": [["right"], ["right", "A"]],
+    "right_only": [["NOOP"], ["right"], ["right", "A"], ["right", "B"], ["right", "A", "B"]],
+    "simple": [["NOOP"], ["right"], ["right", "A"], ["right", "B"], ["right", "A", "B"], ["A"], ["left"]],
+    "complex": [
+        ["NOOP"],
+        ["right"],
+        ["right", "A"],
+        ["right", "B"],
+        ["right", "A", "B"],
+        ["A"],
+        ["left"],
+        ["left", "A"],
+        ["left", "B"],
+        ["left", "A", "B"],
+        ["down"],
+        ["up"],
+    ],
+}
+
+
+def resolve_actions(actions: ActionsSpec) -> list[list[str]]:
+    """Turn an action-set name or a list of button combos into a validated list of combos.
+
+    :param actions: ``"tutorial"``, ``"right_only"``, ``"simple"``, ``"complex"``, or e.g. ``[["right"], ["right", "A"]]``
+        (button names are case-insensitive)
+    :return: the combos with canonical button names
+    """
+    if isinstance(actions, str):
+        if actions not in ACTION_SETS:
+            raise EnvConfigError(f"unknown action set {actions!r}; valid names: {', '.join(ACTION_SETS)}")
+        return [list(combo) for combo in ACTION_SETS[actions]]
+    if not isinstance(actions, Sequence) or len(actions) == 0:
+        raise EnvConfigError(f"actions must be an action-set name or a non-empty list of button lists, got {actions!r}")
+    combos = []
+    for combo in actions:
+        if isinstance(combo, str) or not isinstance(combo, Sequence) or len(combo) == 0:
+            raise EnvConfigError(f"each action must be a non-empty list of buttons, got {combo!r}")
+        names = []
+        for button in combo:
+            if not isinstance(button, str) or button.lower() not in _CANONICAL:
+                raise EnvConfigError(f"invalid button {button!r}; valid buttons: {', '.join(BUTTON_BITS)}")
+            names.append(_CANONICAL[button.lower()])
+        combos.append(names)
+    return combos
+
+
+def action_bytes(combos: Sequence[Sequence[str]]) -> list[int]:
+    """Controller byte of each combo (OR of its button bits)."""
+    out = []
+    for combo in combos:
+        byte = 0
+        for button in combo:
+            byte |= BUTTON_BITS[button]
+        out.append(byte)
+    return out

@@ -1,0 +1,154 @@
+"""One gymnasium API over either gym-super-mario-bros backend.
+
+- Python < 3.13: gym-super-mario-bros 7.4.0 on nes-py 8.2.1 (legacy ``gym`` API: 4-tuple ``step``, ``reset()`` returns
+  only the screen, no ``seed=``).
+- Python >= 3.13: gym-super-mario-bros 8.x on nes-py 9 (gymnasium API, same classic reward).
+
+Both hand out a *view* of emulator memory that the next frame overwrites, ``close()`` twice raises and stepping after
+the episode ended raises. :class:`MarioBackendEnv` fixes all three. The backend env class is built straight from the
+backend's registry entry, without ``gym.make``'s extra wrappers, so each emulator frame costs as little as possible.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from sb3_mario._quiet import silence_gym_notice
+from sb3_mario.envs.actions import ActionsSpec, action_bytes, resolve_actions
+from sb3_mario.errors import EnvConfigError, EnvStateError
+
+LEGACY_BACKEND = sys.version_info < (3, 13)
+SCREEN_SHAPE = (240, 256, 3)
+
+
+def _backend_registry() -> dict[str, Any]:
+    """The backend's registry entries for Super Mario Bros, keyed by env id."""
+    silence_gym_notice()
+    importlib.import_module("gym_super_mario_bros")
+    if LEGACY_BACKEND:
+        registry = importlib.import_module("gym").envs.registry
+    else:
+        registry = gymnasium.envs.registry
+    return {env_id: spec for env_id, spec in registry.items() if env_id.startswith("SuperMarioBros")}
+
+
+def backend_env_ids() -> list[str]:
+    """Every Super Mario Bros env id the installed backend knows (stages, full game, random stages, lost levels)."""
+    return sorted(_backend_registry())
+
+
+def _load_entry_point(entry_point: Any) -> Any:
+    if callable(entry_point):
+        return entry_point
+    module_name, attr = str(entry_point).split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def check_env_id(env_id: str) -> Any:
+    """Return the backend registry entry of ``env_id`` or raise :class:`EnvConfigError` naming close matches."""
+    registry = _backend_registry()
+    if env_id.startswith("sb3_mario/"):
+        env_id = env_id[len("sb3_mario/") :]
+    if env_id not in registry:
+        close = difflib.get_close_matches(env_id, list(registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; e.g. SuperMarioBros-1-1-v0 or SuperMarioBros-v0"
+        raise EnvConfigError(f"unknown Super Mario Bros env id {env_id!r}{hint}")
+    return registry[env_id]
+
+
+class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
+    """Raw RGB Super Mario Bros with a discrete action set, behind the gymnasium API.
+
+    :param env_id: a gym-super-mario-bros id, e.g. ``"SuperMarioBros-1-1-v0"`` (the ``sb3_mario/`` prefix is accepted)
+    :param actions: an action-set name (``"tutorial"``, ``"right_only"``, ``"simple"``, ``"complex"``)
+        or a list of button combos such as ``[["right"], ["right", "A"]]``
+    :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (needs a display)
+    :param copy_frames: return a copy of each frame (default). The emulator overwrites its screen buffer in place on
+        the next frame, so only a consumer that processes the frame before stepping again may turn this off.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 60}
+
+    def __init__(
+        self,
+        env_id: str = "SuperMarioBros-1-1-v0",
+        actions: ActionsSpec = "tutorial",
+        render_mode: str | None = None,
+        copy_frames: bool = True,
+    ) -> None:
+        if render_mode not in (None, "rgb_array", "human"):
+            raise EnvConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
+        spec = check_env_id(env_id)
+        self.buttons = resolve_actions(actions)
+        self._action_bytes = action_bytes(self.buttons)
+        self.env_id = spec.id
+        self.render_mode = render_mode
+        self.copy_frames = copy_frames
+        self.observation_space = spaces.Box(0, 255, SCREEN_SHAPE, np.uint8)
+        self.action_space = spaces.Discrete(len(self.buttons))
+        self._nes = _load_entry_point(spec.entry_point)(**spec.kwargs)
+        self._episode_over = True
+        self._closed = False
+
+    @property
+    def nes(self) -> Any:
+        """The backend's own env (nes-py ``NESEnv`` subclass): its ``ram``, ``screen`` and save states."""
+        return self._nes
+
+    def get_action_meanings(self) -> list[str]:
+        """Button combos of each discrete action, e.g. ``["right", "right A"]``."""
+        return [" ".join(combo) for combo in self.buttons]
+
+    def _frame(self, screen: np.ndarray) -> np.ndarray:
+        return screen.copy() if self.copy_frames else screen
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        self._check_open()
+        super().reset(seed=seed)
+        if LEGACY_BACKEND:
+            if seed is not None:
+                self._nes.seed(seed)
+            screen = self._nes.reset()
+            info = self._nes._get_info()
+        else:
+            screen, info = self._nes.reset(seed=seed, options=options)
+        self._episode_over = False
+        return self._frame(screen), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._episode_over:
+            self._check_open()
+            raise EnvStateError("step() called after the episode ended (or before reset()): call reset() first")
+        byte = self._action_bytes[action]
+        if LEGACY_BACKEND:
+            screen, reward, terminated, info = self._nes.step(byte)
+            truncated = False
+        else:
+            screen, reward, terminated, truncated, info = self._nes.step(byte)
+        self._episode_over = terminated or truncated
+        return self._frame(screen), reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        self._check_open()
+        if self.render_mode == "rgb_array":
+            return np.array(self._nes.screen)
+        if self.render_mode == "human":
+            self._nes.render(mode="human") if LEGACY_BACKEND else self._nes.render()
+        return None
+
+    def close(self) -> None:
+        """Release the emulator; calling it again is a no-op."""
+        if not self._closed:
+            self._closed = True
+            self._nes.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvStateError("the environment is closed")

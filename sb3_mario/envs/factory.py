@@ -1,0 +1,111 @@
+"""Factories: one preprocessed Mario env, or an SB3 VecEnv of them."""
+
+from __future__ import annotations
+
+import multiprocessing
+from functools import partial
+from typing import Any
+
+import gymnasium
+from gymnasium.wrappers import FrameStackObservation, TimeLimit
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from sb3_mario.envs.actions import ActionsSpec, resolve_actions
+from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
+from sb3_mario.envs.wrappers import MARIO_INFO_KEYS, GrayResizeObservation, MarioEpisodeStats, MarioFrameSkip
+from sb3_mario.errors import EnvConfigError
+
+VEC_ENV_TYPES = ("dummy", "subproc")
+
+
+def make_mario_env(
+    env_id: str = "SuperMarioBros-1-1-v0",
+    actions: ActionsSpec = "tutorial",
+    frame_skip: int = 4,
+    screen_size: int | tuple[int, int] = 84,
+    frame_stack: int = 4,
+    max_pool: bool = False,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    seed: int | None = None,
+) -> gymnasium.Env:
+    """Super Mario Bros preprocessed as in the PyTorch tutorial, ready for SB3.
+
+    Observations are uint8 ``(frame_stack, screen_size, screen_size)``, channel-first (SB3 adds no transpose).
+
+    :param env_id: gym-super-mario-bros id: ``SuperMarioBros-<world>-<stage>-v<0..3>``, ``SuperMarioBros-v0..v3``,
+        ``SuperMarioBrosRandomStages-v0..v3``, ``SuperMarioBros2-v0..v1``
+    :param actions: action-set name (``"tutorial"``: [right], [right, A]) or a list of button combos
+    :param frame_skip: emulator frames per agent step; rewards are summed
+    :param screen_size: side of the square grayscale frame, or ``(height, width)``
+    :param frame_stack: frames stacked on the channel axis
+    :param max_pool: pixel-wise max of the last two skipped frames
+    :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
+    :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
+    :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
+    """
+    if not isinstance(frame_stack, int) or frame_stack < 1:
+        raise EnvConfigError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
+    if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
+        raise EnvConfigError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
+    # Every frame is consumed (reduced to grayscale, or copied for max pooling) before the emulator steps again,
+    # so the backend may hand out its screen buffer without a copy.
+    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode, copy_frames=False)
+    env = MarioFrameSkip(env, skip=frame_skip, max_pool=max_pool)
+    env = GrayResizeObservation(env, screen_size=screen_size)
+    env = FrameStackObservation(env, stack_size=frame_stack)
+    if max_episode_steps is not None:
+        env = TimeLimit(env, max_episode_steps=max_episode_steps)
+    env = MarioEpisodeStats(env)
+    if seed is not None:
+        env.action_space.seed(seed)
+        env.reset(seed=seed)
+    return env
+
+
+def make_mario_vec_env(
+    env_id: str = "SuperMarioBros-1-1-v0",
+    n_envs: int = 1,
+    vec_env: str = "subproc",
+    start_method: str | None = None,
+    seed: int | None = None,
+    monitor_dir: str | None = None,
+    **env_kwargs: Any,
+) -> VecEnv:
+    """``n_envs`` Mario envs, each wrapped in SB3's ``Monitor`` with the Mario info keys, as an SB3 VecEnv.
+
+    :param env_id: see :func:`make_mario_env`
+    :param n_envs: number of envs
+    :param vec_env: ``"subproc"`` (one process per env) or ``"dummy"`` (all in this process)
+    :param start_method: multiprocessing start method for ``"subproc"``: ``"forkserver"`` (default where available)
+        or ``"spawn"``; ``"fork"`` is allowed but unsafe once torch has started threads
+    :param seed: env ``i`` is seeded with ``seed + i``
+    :param monitor_dir: where Monitor writes its CSVs (``None``: not written)
+    :param env_kwargs: passed to :func:`make_mario_env`
+    """
+    if not isinstance(n_envs, int) or n_envs < 1:
+        raise EnvConfigError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    if vec_env not in VEC_ENV_TYPES:
+        raise EnvConfigError(f"vec_env must be one of {', '.join(VEC_ENV_TYPES)}, got {vec_env!r}")
+    # Validate in this process so that a bad id or action set is a clear error here, not a dead worker.
+    check_env_id(env_id)
+    resolve_actions(env_kwargs.get("actions", "tutorial"))
+    env_kwargs = {**env_kwargs, "env_id": env_id}
+    kwargs: dict[str, Any] = dict(
+        env_id=partial(make_mario_env, **env_kwargs),
+        n_envs=n_envs,
+        seed=seed,
+        monitor_dir=monitor_dir,
+        monitor_kwargs={"info_keywords": MARIO_INFO_KEYS},
+    )
+    if vec_env == "dummy":
+        return make_vec_env(vec_env_cls=DummyVecEnv, **kwargs)
+    if start_method is None:
+        start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    try:
+        return make_vec_env(vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": start_method}, **kwargs)
+    except (EOFError, ConnectionError, BrokenPipeError) as exc:
+        raise EnvConfigError(
+            f"an env worker process died while building {env_id!r} (its traceback is above): {exc!r}"
+        ) from exc

@@ -1,0 +1,96 @@
+"""Preprocessing wrappers: frame skip, grayscale + resize, and per-episode Mario statistics.
+
+Frame stacking and time limits reuse gymnasium's ``FrameStackObservation`` and ``TimeLimit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from sb3_mario.errors import EnvConfigError
+
+# Info keys of gym-super-mario-bros that SB3's Monitor copies into its CSV and ``info["episode"]``.
+MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", "coins", "time", "life")
+
+
+class MarioFrameSkip(gymnasium.Wrapper):
+    """Repeat each action for ``skip`` frames and sum the rewards (the tutorial's ``SkipFrame``).
+
+    :param env: the environment to wrap
+    :param skip: number of emulator frames per agent step (>= 1)
+    :param max_pool: return the pixel-wise max of the last two frames (Atari-style anti-flicker) instead of the last one
+    """
+
+    def __init__(self, env: gymnasium.Env, skip: int = 4, max_pool: bool = False) -> None:
+        super().__init__(env)
+        if not isinstance(skip, int) or skip < 1:
+            raise EnvConfigError(f"frame_skip must be an integer >= 1, got {skip!r}")
+        self.skip = skip
+        self.max_pool = max_pool
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        total_reward = 0.0
+        prev = None
+        for i in range(self.skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += float(reward)
+            if terminated or truncated:
+                break
+            if self.max_pool and i == self.skip - 2:
+                prev = np.array(obs)  # the emulator may reuse this buffer on the next frame
+        if prev is not None and not (terminated or truncated):
+            obs = np.maximum(prev, obs)
+        return obs, total_reward, terminated, truncated, info
+
+
+class GrayResizeObservation(gymnasium.ObservationWrapper):
+    """RGB frame -> uint8 grayscale of ``screen_size`` with OpenCV (``INTER_AREA``).
+
+    :param env: an env with ``(H, W, 3)`` uint8 observations
+    :param screen_size: output side (int) or ``(height, width)``
+    """
+
+    def __init__(self, env: gymnasium.Env, screen_size: int | tuple[int, int] = 84) -> None:
+        super().__init__(env)
+        if isinstance(screen_size, int):
+            screen_size = (screen_size, screen_size)
+        if len(screen_size) != 2 or not all(isinstance(s, int) and s >= 8 for s in screen_size):
+            raise EnvConfigError(f"screen_size must be an integer >= 8 or a (height, width) pair, got {screen_size!r}")
+        self.shape = (int(screen_size[0]), int(screen_size[1]))
+        self._cv_size = (self.shape[1], self.shape[0])
+        self.observation_space = spaces.Box(0, 255, self.shape, np.uint8)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(observation, cv2.COLOR_RGB2GRAY)
+        return cv2.resize(gray, self._cv_size, interpolation=cv2.INTER_AREA)
+
+
+class MarioEpisodeStats(gymnasium.Wrapper):
+    """Add ``max_x_pos`` (furthest x reached this episode) to every info dict.
+
+    Together with the backend's own keys this makes :data:`MARIO_INFO_KEYS`, which
+    :func:`sb3_mario.make_mario_vec_env` hands to SB3's ``Monitor`` as ``info_keywords``.
+    """
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        super().__init__(env)
+        self._max_x = 0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._max_x = int(info.get("x_pos", 0))
+        info["max_x_pos"] = self._max_x
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        x_pos = int(info.get("x_pos", 0))
+        if x_pos > self._max_x:
+            self._max_x = x_pos
+        info["max_x_pos"] = self._max_x
+        return obs, reward, terminated, truncated, info

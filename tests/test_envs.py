@@ -1,0 +1,269 @@
+"""The Mario env pipeline on the real emulator: API, preprocessing, determinism, the flag, vec envs, bad input."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import warnings
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import sb3_mario
+from sb3_mario import make_mario_env, make_mario_vec_env
+from sb3_mario.envs import MARIO_INFO_KEYS, MarioBackendEnv, MarioFrameSkip, resolve_actions
+from sb3_mario.errors import EnvConfigError, EnvStateError
+
+FLAG_RUN = pathlib.Path(__file__).parent / "data" / "flag_run_1-1.json"
+
+
+def test_import_prints_nothing():
+    out = subprocess.run([sys.executable, "-c", "import sb3_mario"], capture_output=True, text=True, check=True)
+    assert out.stdout == "" and out.stderr == ""
+
+
+def test_sb3_and_gymnasium_check_env_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = make_mario_env()
+        sb3_check_env(env)
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        raw = MarioBackendEnv()
+        gym_check_env(raw, skip_render_check=True)
+        sb3_check_env(raw)
+    env.close()
+    raw.close()
+
+
+def test_observation_shape_dtype_and_stability():
+    env = make_mario_env()
+    assert env.observation_space == gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    obs, info = env.reset(seed=1)
+    assert obs.dtype == np.uint8 and obs.shape == (4, 84, 84)
+    assert set(MARIO_INFO_KEYS) - {"max_x_pos"} <= set(info)
+    kept = obs
+    snapshot = obs.copy()
+    for _ in range(5):
+        obs, *_ = env.step(1)
+    np.testing.assert_array_equal(kept, snapshot)  # not overwritten by later steps
+    assert not np.array_equal(obs, snapshot)  # ...while the screen did change
+    # the stack is channel-first and shifts by one frame per step
+    nxt, *_ = env.step(1)
+    np.testing.assert_array_equal(nxt[:3], obs[1:])
+    env.close()
+
+
+def test_backend_frames_are_copies():
+    env = MarioBackendEnv()
+    frame, _ = env.reset()
+    snapshot = frame.copy()
+    for _ in range(30):
+        env.step(1)
+    np.testing.assert_array_equal(frame, snapshot)
+    env.close()
+
+
+def test_same_seed_same_actions_identical():
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 2, size=60)
+    runs = []
+    for _ in range(2):
+        env = make_mario_env(seed=7)
+        obs, _ = env.reset(seed=7)
+        frames, rewards = [obs], []
+        for a in actions:
+            obs, r, term, trunc, _ = env.step(int(a))
+            frames.append(obs)
+            rewards.append(r)
+            if term or trunc:
+                obs, _ = env.reset()
+        runs.append((np.stack(frames), rewards))
+        env.close()
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_frame_skip_reward_equals_per_frame_sum():
+    skip = 4
+    single = MarioBackendEnv()
+    skipped = MarioFrameSkip(MarioBackendEnv(), skip=skip)
+    single.reset(seed=0)
+    skipped.reset(seed=0)
+    rng = np.random.default_rng(3)
+    for _ in range(80):
+        a = int(rng.integers(0, 2))
+        total, done = 0.0, False
+        for _ in range(skip):
+            _, r, term, trunc, info1 = single.step(a)
+            total += r
+            if term or trunc:
+                done = True
+                break
+        _, r4, term4, trunc4, info4 = skipped.step(a)
+        assert r4 == total
+        assert info4["x_pos"] == info1["x_pos"] and (term4 or trunc4) == done
+        if done:
+            single.reset()
+            skipped.reset()
+    single.close()
+    skipped.close()
+
+
+def test_max_pool_is_max_of_last_two_frames():
+    plain = MarioBackendEnv()
+    pooled = MarioFrameSkip(MarioBackendEnv(), skip=4, max_pool=True)
+    plain.reset()
+    pooled.reset()
+    for _ in range(20):
+        frames = [plain.step(1)[0] for _ in range(4)]
+        obs, *_ = pooled.step(1)
+        np.testing.assert_array_equal(obs, np.maximum(frames[-2], frames[-1]))
+
+
+def test_flag_reachable_through_full_wrapper_stack():
+    data = json.loads(FLAG_RUN.read_text())
+    env = make_mario_env(data["env_id"], actions=data["actions"], frame_skip=data["frame_skip"])
+    env.reset(seed=0)
+    info: dict = {}
+    terminated = False
+    for i, a in enumerate(data["steps"]):
+        _, _, terminated, truncated, info = env.step(a)
+        if terminated or truncated:
+            break
+    assert terminated and i == len(data["steps"]) - 1
+    assert info["flag_get"] is True
+    assert info["x_pos"] > 3100 and info["max_x_pos"] >= info["x_pos"]
+    env.close()
+
+
+def test_time_limit_truncates():
+    env = make_mario_env(max_episode_steps=5)
+    env.reset()
+    for _ in range(4):
+        assert env.step(0)[3] is False
+    _, _, terminated, truncated, _ = env.step(0)
+    assert truncated is True and terminated is False
+    env.close()
+
+
+def test_screen_size_and_stack_configurable():
+    env = make_mario_env(screen_size=(64, 72), frame_stack=2, frame_skip=2, actions="simple")
+    obs, _ = env.reset()
+    assert obs.shape == (2, 64, 72) and env.action_space.n == 7
+    env.close()
+
+
+def test_action_sets():
+    assert resolve_actions("tutorial") == [["right"], ["right", "A"]]
+    assert len(resolve_actions("right_only")) == 5
+    assert len(resolve_actions("complex")) == 12
+    assert resolve_actions([["RIGHT", "a"], ["b"]]) == [["right", "A"], ["B"]]
+    env = MarioBackendEnv(actions=[["left"], ["right", "B"]])
+    assert env.get_action_meanings() == ["left", "right B"]
+    env.close()
+
+
+def test_gymnasium_registration():
+    env = gymnasium.make("sb3_mario/SuperMarioBros-1-1-v0", frame_stack=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 84, 84)
+    env.close()
+    ids = sb3_mario.register_mario_envs()
+    for expected in ("SuperMarioBros-8-4-v3", "SuperMarioBros-v0", "SuperMarioBrosRandomStages-v1", "SuperMarioBros2-v0"):
+        assert f"sb3_mario/{expected}" in ids
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "v0 is out of date" deprecation: -vN are ROM modes
+        gymnasium.make("sb3_mario/SuperMarioBros-v0").close()
+
+
+def test_random_stages_seeded():
+    worlds = []
+    for _ in range(2):
+        env = make_mario_env("SuperMarioBrosRandomStages-v0")
+        seq = []
+        for s in range(4):
+            _, info = env.reset(seed=s)
+            seq.append((info["world"], info["stage"]))
+        worlds.append(seq)
+        env.close()
+    assert worlds[0] == worlds[1]
+
+
+def test_dummy_vec_env_monitor_reports_mario_keys(tmp_path):
+    venv = make_mario_vec_env(n_envs=1, vec_env="dummy", seed=0, monitor_dir=str(tmp_path), max_episode_steps=20)
+    venv.reset()
+    episode = None
+    for _ in range(25):
+        _, _, dones, infos = venv.step(np.array([0]))
+        if dones[0]:
+            episode = infos[0]["episode"]
+            break
+    assert episode is not None and episode["l"] == 20
+    for key in MARIO_INFO_KEYS:
+        assert key in episode
+    venv.close()
+    header = next(tmp_path.glob("*.monitor.csv")).read_text().splitlines()[1]
+    assert header.startswith("r,l,t,x_pos,max_x_pos,flag_get")
+
+
+def test_subproc_vec_env_two_envs():
+    venv = make_mario_vec_env(n_envs=2, vec_env="subproc", seed=0)
+    obs = venv.reset()
+    assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+    for _ in range(10):
+        obs, rewards, dones, infos = venv.step(np.array([1, 0]))
+    assert infos[0]["x_pos"] > infos[1]["x_pos"]  # env 0 jumps right, env 1 walks: different trajectories
+    venv.close()
+
+
+def test_subproc_worker_build_failure_is_clear():
+    with pytest.raises(EnvConfigError, match="worker"):
+        make_mario_vec_env(n_envs=2, vec_env="subproc", screen_size=3)
+
+
+def test_close_twice_and_step_after_done():
+    env = make_mario_env(max_episode_steps=2)
+    env.reset()
+    env.step(0)
+    env.step(0)
+    raw = MarioBackendEnv()
+    raw.reset()
+    while not raw.step(0)[2]:  # walk into the first Goomba
+        pass
+    with pytest.raises(EnvStateError, match="reset"):
+        raw.step(0)
+    raw.close()
+    raw.close()
+    with pytest.raises(EnvStateError, match="closed"):
+        raw.reset()
+    env.close()
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"env_id": "SuperMarioBros-1-5-v0"}, "did you mean SuperMarioBros-1-"),
+        ({"env_id": "Pong-v5"}, "unknown Super Mario Bros env id"),
+        ({"actions": "jumpy"}, "valid names: tutorial, right_only, simple, complex"),
+        ({"actions": [["right", "jump"]]}, "valid buttons: right, left, down, up, start, select, B, A, NOOP"),
+        ({"actions": []}, "non-empty"),
+        ({"frame_skip": 0}, "frame_skip"),
+        ({"screen_size": 2}, "screen_size"),
+        ({"frame_stack": 0}, "frame_stack"),
+        ({"max_episode_steps": -1}, "max_episode_steps"),
+        ({"render_mode": "window"}, "render_mode"),
+    ],
+)
+def test_bad_env_input(kwargs, match):
+    with pytest.raises(EnvConfigError, match=match):
+        make_mario_env(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_envs": 0}, "n_envs"), ({"vec_env": "ray"}, "vec_env")])
+def test_bad_vec_env_input(kwargs, match):
+    with pytest.raises(EnvConfigError, match=match):
+        make_mario_vec_env(**kwargs)
