@@ -5,10 +5,20 @@ from sb3_mario._quiet import silence_gym_notice
 
 silence_gym_notice()
 
+from sb3_mario.buffers import FrameStackReplayBuffer  # noqa: E402
+from sb3_mario.ddqn import DDQN, MarioCNN  # noqa: E402
 from sb3_mario.envs import make_mario_env, make_mario_vec_env, register_mario_envs  # noqa: E402
 
 register_mario_envs()
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "make_mario_env", "make_mario_vec_env", "register_mario_envs"]
+__all__ = [
+    "DDQN",
+    "FrameStackReplayBuffer",
+    "MarioCNN",
+    "__version__",
+    "make_mario_env",
+    "make_mario_vec_env",
+    "register_mario_envs",
+]

@@ -1,0 +1,4 @@
+from sb3_mario.ddqn.ddqn import DDQN, double_q_target
+from sb3_mario.ddqn.policies import CnnPolicy, MarioCNN, MlpPolicy
+
+__all__ = ["DDQN", "CnnPolicy", "MarioCNN", "MlpPolicy", "double_q_target"]

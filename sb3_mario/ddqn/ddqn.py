@@ -1,0 +1,359 @@
+"""DDQN: double deep Q-learning (van Hasselt et al., 2016) on SB3's DQN, with the Mario tutorial's defaults."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.dqn.dqn import DQN
+from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
+from torch.nn import functional as F
+
+from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
+from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
+from sb3_mario.errors import ConfigError
+
+SelfDDQN = TypeVar("SelfDDQN", bound="DDQN")
+
+EXPLORATION_SCHEDULES = ("exponential", "linear")
+
+
+def double_q_target(
+    next_q_online: th.Tensor,
+    next_q_target: th.Tensor,
+    rewards: th.Tensor,
+    dones: th.Tensor,
+    discounts: th.Tensor | float,
+) -> th.Tensor:
+    """Double-Q TD target: ``r + discount * (1 - done) * Q_target(s', argmax_a Q_online(s', a))``.
+
+    :param next_q_online: online network's Q-values of the next observations, ``(batch, n_actions)``
+    :param next_q_target: target network's Q-values of the same observations, ``(batch, n_actions)``
+    :param rewards: (n-step) returns, ``(batch, 1)``
+    :param dones: 1.0 where the episode terminated (not truncated), ``(batch, 1)``
+    :param discounts: ``gamma ** n`` per sample ``(batch, 1)`` (n-step, shortened at episode ends) or a float
+    :return: the targets, ``(batch, 1)``
+    """
+    best_actions = next_q_online.argmax(dim=1, keepdim=True)
+    next_q = th.gather(next_q_target, dim=1, index=best_actions)
+    return rewards + (1 - dones) * discounts * next_q
+
+
+class DDQN(DQN):
+    """Double DQN: the online network picks the next action, the target network scores it.
+
+    A drop-in subclass of SB3's ``DQN`` (saved zips load with ``DQN.load`` too) whose defaults are those of the PyTorch
+    "Train a Mario-playing RL Agent" tutorial. Differences from ``DQN`` besides the target:
+
+    - exploration ``"exponential"`` (the tutorial's ``eps *= exploration_decay`` per env transition, floored at
+      ``exploration_final_eps``) or ``"linear"`` (SB3's shape, over ``exploration_fraction`` of the first ``learn()``);
+      both follow a transition counter saved with the model, so a loaded or converted model carries on where it was;
+    - each env of a VecEnv draws its own explore/exploit coin;
+    - ``gradient_steps`` counts per env: with ``n_envs`` envs, ``gradient_steps * n_envs`` steps are taken every
+      ``train_freq`` env steps, keeping one gradient step per ``train_freq`` transitions however many envs there are;
+    - ``max_grad_norm=None`` (the tutorial) does not clip gradients;
+    - image observations stacked on the first axis get :class:`~sb3_mario.FrameStackReplayBuffer` by default,
+      with ``n_steps`` returns.
+
+    :param policy: ``"CnnPolicy"`` (MarioCNN), ``"MlpPolicy"``, ``"MultiInputPolicy"`` or a policy class
+    :param env: the environment (a Gymnasium env, a VecEnv or a registered id)
+    :param learning_rate: Adam learning rate (or schedule)
+    :param buffer_size: replay buffer size (transitions)
+    :param learning_starts: env transitions collected before learning starts (the tutorial's burn-in)
+    :param batch_size: minibatch size
+    :param tau: soft update coefficient (1.0: hard copy)
+    :param gamma: discount factor
+    :param train_freq: train every ``train_freq`` env steps (or ``(n, "episode")``)
+    :param gradient_steps: gradient steps per ``train_freq`` steps of each env (``-1``: one per transition collected)
+    :param replay_buffer_class: replay buffer class; ``None`` picks ``FrameStackReplayBuffer`` for stacked frames
+    :param replay_buffer_kwargs: keyword arguments for the replay buffer
+    :param optimize_memory_usage: SB3's memory-efficient ``ReplayBuffer`` variant (the frame buffer ignores it)
+    :param n_steps: n-step returns
+    :param target_update_interval: env transitions between target network updates
+    :param exploration_schedule: ``"exponential"`` or ``"linear"``
+    :param exploration_initial_eps: initial probability of a random action
+    :param exploration_final_eps: final (floor) probability of a random action
+    :param exploration_decay: per-transition factor of the exponential schedule
+    :param exploration_fraction: fraction of the first ``learn()`` budget over which the linear schedule decays
+    :param max_grad_norm: gradient clipping norm (``None``: no clipping)
+    :param stats_window_size: window size for rollout logging
+    :param tensorboard_log: TensorBoard log directory
+    :param policy_kwargs: keyword arguments for the policy
+    :param verbose: verbosity level: 0 none, 1 info, 2 debug
+    :param seed: random seed
+    :param device: ``"cpu"``, ``"cuda"`` or ``"auto"``
+    :param _init_setup_model: whether to build the networks on creation
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[DQNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 2.5e-4,
+        buffer_size: int = 100_000,
+        learning_starts: int = 10_000,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.9,
+        train_freq: int | tuple[int, str] = 3,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        target_update_interval: int = 10_000,
+        exploration_schedule: str = "exponential",
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.1,
+        exploration_decay: float = 0.99999975,
+        exploration_fraction: float = 0.1,
+        max_grad_norm: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        _check_hyperparameters(
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            n_steps=n_steps,
+            target_update_interval=target_update_interval,
+            exploration_schedule=exploration_schedule,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            exploration_decay=exploration_decay,
+            exploration_fraction=exploration_fraction,
+            max_grad_norm=max_grad_norm,
+        )
+        try:
+            super().__init__(
+                policy,
+                env,
+                learning_rate=learning_rate,
+                buffer_size=buffer_size,
+                learning_starts=learning_starts,
+                batch_size=batch_size,
+                tau=tau,
+                gamma=gamma,
+                train_freq=train_freq,
+                gradient_steps=gradient_steps,
+                replay_buffer_class=replay_buffer_class,
+                replay_buffer_kwargs=replay_buffer_kwargs,
+                optimize_memory_usage=optimize_memory_usage,
+                n_steps=n_steps,
+                target_update_interval=target_update_interval,
+                exploration_fraction=exploration_fraction,
+                exploration_initial_eps=exploration_initial_eps,
+                exploration_final_eps=exploration_final_eps,
+                max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+                stats_window_size=stats_window_size,
+                tensorboard_log=tensorboard_log,
+                policy_kwargs=policy_kwargs,
+                verbose=verbose,
+                seed=seed,
+                device=device,
+                _init_setup_model=False,
+            )
+        except AssertionError as exc:  # SB3 asserts the action space type
+            if "action space" in str(exc):
+                raise ConfigError(f"DDQN needs a Discrete action space: {exc}") from exc
+            raise
+        self.exploration_schedule_name = exploration_schedule
+        self.exploration_decay = exploration_decay
+        # env transitions seen by the exploration schedule; saved with the model so it never restarts
+        self.exploration_timesteps = 0
+        # linear schedule length in transitions, fixed by the first learn()
+        self.exploration_horizon: int | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    # ``gradient_steps`` is stored per env and read scaled by the current number of envs (see class docstring).
+    @property  # type: ignore[override]
+    def gradient_steps(self) -> int:
+        per_env = self._gradient_steps_per_env
+        return per_env * self.n_envs if per_env > 0 else per_env
+
+    @gradient_steps.setter
+    def gradient_steps(self, value: int) -> None:
+        self._gradient_steps_per_env = value
+
+    def _setup_model(self) -> None:
+        if self.replay_buffer_class is None and is_frame_stack_space(self.observation_space):
+            self.replay_buffer_class = FrameStackReplayBuffer
+            self.replay_buffer_kwargs = {"n_steps": self.n_steps, "gamma": self.gamma, **self.replay_buffer_kwargs}
+            n_steps, self.n_steps = self.n_steps, 1  # configured above; keeps SB3 from warning that it is ignored
+            super()._setup_model()
+            self.n_steps = n_steps
+        else:
+            super()._setup_model()
+        self.exploration_rate = self._exploration_rate()
+
+    def _exploration_rate(self) -> float:
+        t = self.exploration_timesteps
+        if self.exploration_schedule_name == "exponential":
+            return max(self.exploration_final_eps, self.exploration_initial_eps * self.exploration_decay**t)
+        horizon = self.exploration_horizon
+        if horizon is None:
+            return self.exploration_initial_eps
+        fraction = min(1.0, t / horizon) if horizon > 0 else 1.0
+        return self.exploration_initial_eps + fraction * (self.exploration_final_eps - self.exploration_initial_eps)
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        if self.exploration_horizon is None:
+            self.exploration_horizon = int(self.exploration_fraction * total_timesteps)
+        return result
+
+    def _on_step(self) -> None:
+        """After each VecEnv step: hard/soft target update every ``target_update_interval`` transitions, epsilon."""
+        self._n_calls += 1
+        if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
+            self.sync_target()
+        self.exploration_timesteps += self.n_envs
+        self.exploration_rate = self._exploration_rate()
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def sync_target(self) -> None:
+        """Update the target network from the online one (a hard copy when ``tau == 1``)."""
+        from stable_baselines3.common.utils import polyak_update
+
+        polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        if getattr(self, "_logger", None) is None:  # train() called before learn(): log nowhere
+            self.set_logger(Logger(folder=None, output_formats=[]))
+        assert self.replay_buffer is not None
+        if self.replay_buffer.size() == 0:
+            raise RuntimeError("the replay buffer is empty: collect transitions before calling train()")
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses, q_means, disagreements = [], [], []
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            with th.no_grad():
+                next_q_online = self.q_net(replay_data.next_observations)
+                next_q_target = self.q_net_target(replay_data.next_observations)
+                target_q_values = double_q_target(
+                    next_q_online, next_q_target, replay_data.rewards, replay_data.dones, discounts
+                )
+                disagreements.append((next_q_online.argmax(dim=1) != next_q_target.argmax(dim=1)).float().mean())
+            current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+            loss = F.smooth_l1_loss(current_q_values, target_q_values)
+            losses.append(loss.detach())
+            q_means.append(current_q_values.detach().mean())
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if gradient_steps > 0:
+            self.logger.record("train/loss", th.stack(losses).mean().item())
+            self.logger.record("train/q_mean", th.stack(q_means).mean().item())
+            self.logger.record("train/argmax_disagreement", th.stack(disagreements).mean().item())
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Epsilon-greedy actions, with an explore/exploit coin per env (SB3's ``DQN`` draws one per batch)."""
+        if deterministic or self.exploration_rate <= 0.0:
+            return self.policy.predict(observation, state, episode_start, deterministic)
+        vectorized = self.policy.is_vectorized_observation(observation)
+        if vectorized:
+            first = observation[next(iter(observation))] if isinstance(observation, dict) else observation
+            n_batch = first.shape[0]
+        else:
+            n_batch = 1
+        explore = np.random.rand(n_batch) < self.exploration_rate
+        if explore.all():
+            actions = np.array([self.action_space.sample() for _ in range(n_batch)])
+        else:
+            actions, state = self.policy.predict(observation, state, episode_start, deterministic)
+            actions = np.array(actions).reshape(n_batch)
+            for i in np.flatnonzero(explore):
+                actions[i] = self.action_space.sample()
+        return (actions if vectorized else actions[0]), state
+
+    def learn(
+        self: SelfDDQN,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "DDQN",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfDDQN:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _check_hyperparameters(**hp: Any) -> None:
+    """One clear :class:`ConfigError` per invalid hyperparameter, before anything is built."""
+
+    def positive_int(name: str) -> None:
+        if not isinstance(hp[name], (int, np.integer)) or isinstance(hp[name], bool) or hp[name] < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {hp[name]!r}")
+
+    for name in ("buffer_size", "batch_size", "n_steps", "target_update_interval"):
+        positive_int(name)
+    if not isinstance(hp["learning_starts"], (int, np.integer)) or hp["learning_starts"] < 0:
+        raise ConfigError(f"learning_starts must be an integer >= 0, got {hp['learning_starts']!r}")
+    train_freq = hp["train_freq"]
+    freq = train_freq[0] if isinstance(train_freq, (tuple, list)) else train_freq
+    if not isinstance(freq, (int, np.integer)) or freq < 1:
+        raise ConfigError(f"train_freq must be a positive integer (or (n, 'step'|'episode')), got {train_freq!r}")
+    if isinstance(train_freq, (tuple, list)) and (len(train_freq) != 2 or train_freq[1] not in ("step", "episode")):
+        raise ConfigError(f"train_freq must be n or (n, 'step'|'episode'), got {train_freq!r}")
+    if not isinstance(hp["gradient_steps"], (int, np.integer)) or hp["gradient_steps"] < -1:
+        raise ConfigError(f"gradient_steps must be an integer >= -1, got {hp['gradient_steps']!r}")
+    if hp["exploration_schedule"] not in EXPLORATION_SCHEDULES:
+        raise ConfigError(
+            f"exploration_schedule must be one of {', '.join(EXPLORATION_SCHEDULES)}, got {hp['exploration_schedule']!r}"
+        )
+    for name in ("gamma", "tau"):
+        if not 0.0 <= hp[name] <= 1.0:
+            raise ConfigError(f"{name} must be in [0, 1], got {hp[name]!r}")
+    for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_fraction"):
+        if not 0.0 <= hp[name] <= 1.0:
+            raise ConfigError(f"{name} must be in [0, 1], got {hp[name]!r}")
+    if not 0.0 < hp["exploration_decay"] <= 1.0:
+        raise ConfigError(f"exploration_decay must be in (0, 1], got {hp['exploration_decay']!r}")
+    if hp["max_grad_norm"] is not None and (not math.isfinite(hp["max_grad_norm"]) or hp["max_grad_norm"] <= 0):
+        raise ConfigError(f"max_grad_norm must be positive or None, got {hp['max_grad_norm']!r}")
+
+
+__all__ = ["DDQN", "double_q_target"]

@@ -1,0 +1,96 @@
+"""Policies for DDQN: SB3's DQN policies with :class:`MarioCNN`, the tutorial's network, as the default extractor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.dqn.policies import CnnPolicy as SB3CnnPolicy
+from stable_baselines3.dqn.policies import DQNPolicy
+from stable_baselines3.dqn.policies import MlpPolicy as SB3MlpPolicy
+from torch import nn
+
+from sb3_mario.errors import ConfigError
+
+# The conv stack (8/4, 4/2, 3/1 without padding) needs at least this many pixels per side.
+MIN_SCREEN_SIDE = 36
+
+
+class MarioCNN(NatureCNN):
+    """The tutorial's ``MarioNet`` trunk: conv 32-8/4, conv 64-4/2, conv 64-3/1, linear -> ``features_dim``, ReLUs.
+
+    Layer for layer this is SB3's ``NatureCNN`` (same constructor, same parameter names), so the two are
+    interchangeable in ``policy_kwargs`` and a ``MarioCNN`` state dict loads into a ``NatureCNN``. What it adds is a
+    clear error for observation spaces it cannot handle.
+
+    :param observation_space: channel-first image space, e.g. ``Box(0, 255, (4, 84, 84), uint8)``
+    :param features_dim: size of the output features
+    :param normalized_image: whether observations are already scaled to [0, 1] floats (then dtype is not checked)
+    """
+
+    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, normalized_image: bool = False) -> None:
+        check_image_space(observation_space, normalized_image)
+        super().__init__(observation_space, features_dim=features_dim, normalized_image=normalized_image)
+
+
+def check_image_space(observation_space: spaces.Space, normalized_image: bool = False) -> None:
+    """Raise :class:`ConfigError` unless the space is a channel-first image large enough for the conv stack."""
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 3:
+        raise ConfigError(
+            f"MarioCNN needs a channel-first image observation space (C, H, W), got {observation_space}; "
+            "use MlpPolicy for vector observations"
+        )
+    if not is_image_space(observation_space, check_channels=False, normalized_image=normalized_image):
+        raise ConfigError(
+            f"MarioCNN needs uint8 images in [0, 255] (or normalized_image=True), got {observation_space}"
+        )
+    channels, height, width = observation_space.shape
+    if min(height, width) < MIN_SCREEN_SIDE or channels > min(height, width):
+        raise ConfigError(
+            f"MarioCNN needs channel-first frames of at least {MIN_SCREEN_SIDE}x{MIN_SCREEN_SIDE} "
+            f"(C, H, W), got shape {observation_space.shape}"
+        )
+
+
+class CnnPolicy(SB3CnnPolicy):
+    """SB3's DQN ``CnnPolicy`` with :class:`MarioCNN` and, as with ``NatureCNN``, no hidden layer after it.
+
+    Parameters are those of ``stable_baselines3.dqn.policies.CnnPolicy``.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = MarioCNN,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if net_arch is None and issubclass(features_extractor_class, NatureCNN):
+            net_arch = []  # the tutorial: Linear(512, n_actions) straight after the trunk
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )
+
+
+MlpPolicy = SB3MlpPolicy
+
+__all__ = ["CnnPolicy", "DQNPolicy", "MarioCNN", "MlpPolicy"]

@@ -1,0 +1,90 @@
+"""``python -m sb3_mario.export IN.zip OUT.zip``: a DDQN zip that loads with plain SB3, without sb3_mario.
+
+A DDQN zip names sb3_mario classes (policy, features extractor, replay buffer); cloudpickle then fails to load it
+where sb3_mario is not installed. Because :class:`~sb3_mario.MarioCNN` is layer for layer SB3's ``NatureCNN``, the
+export only swaps those references for SB3's own classes; the weights are copied unchanged, so
+``stable_baselines3.DQN.load(OUT.zip)`` predicts the same actions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.save_util import load_from_zip_file, save_to_zip_file
+from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
+
+from sb3_mario._io import atomic_path
+from sb3_mario.ddqn.policies import MarioCNN
+from sb3_mario.errors import Sb3MarioError
+
+_SB3_POLICIES: dict[str, type[DQNPolicy]] = {
+    "CnnPolicy": CnnPolicy,
+    "MlpPolicy": MlpPolicy,
+    "MultiInputPolicy": MultiInputPolicy,
+    "DQNPolicy": DQNPolicy,
+}
+
+
+def _mentions_sb3_mario(value: Any) -> bool:
+    try:
+        return b"sb3_mario" in cloudpickle.dumps(value)
+    except Exception:
+        return True
+
+
+def export_to_sb3(in_path: str | Path, out_path: str | Path) -> list[str]:
+    """Write ``out_path``, a copy of the model zip ``in_path`` that needs only stable-baselines3 to load.
+
+    :return: the names of the saved attributes that were dropped because only sb3_mario could load them
+    """
+    data, params, pytorch_variables = load_from_zip_file(in_path, device="cpu")
+    if data is None or "policy_class" not in data:
+        raise Sb3MarioError(f"{in_path}: not an SB3 model zip (no policy_class)")
+    policy_name = data["policy_class"].__name__
+    if policy_name not in _SB3_POLICIES:
+        raise Sb3MarioError(f"{in_path}: policy {data['policy_class']!r} has no stable-baselines3 equivalent")
+    data["policy_class"] = _SB3_POLICIES[policy_name]
+    policy_kwargs = dict(data.get("policy_kwargs") or {})
+    extractor = policy_kwargs.get("features_extractor_class")
+    if isinstance(extractor, type) and issubclass(extractor, MarioCNN):
+        policy_kwargs["features_extractor_class"] = NatureCNN
+    data["policy_kwargs"] = policy_kwargs
+    data["replay_buffer_class"] = ReplayBuffer
+    data["replay_buffer_kwargs"] = {}
+    dropped = [key for key, value in data.items() if _mentions_sb3_mario(value)]
+    for key in dropped:
+        del data[key]
+    with atomic_path(out_path) as tmp:
+        save_to_zip_file(tmp, data=data, params=params, pytorch_variables=pytorch_variables)
+    return dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_mario.export", description="Write a copy of a DDQN zip that loads with plain stable-baselines3."
+    )
+    parser.add_argument("input", help="model zip saved by sb3_mario")
+    parser.add_argument("output", help="where to write the SB3-only zip")
+    args = parser.parse_args(argv)
+    if not Path(args.input).is_file():
+        print(f"error: {args.input}: no such file", file=sys.stderr)
+        return 2
+    try:
+        dropped = export_to_sb3(args.input, args.output)
+    except Exception as exc:  # a damaged zip, a model of another kind: one line, exit 2
+        print(f"error: cannot export {args.input}: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} (loads with stable_baselines3.DQN.load)")
+    if dropped:
+        print(f"dropped sb3_mario-only attributes: {', '.join(sorted(dropped))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
