@@ -1,0 +1,292 @@
+"""DDQN: the double-Q target (exact numbers), networks, exploration, update ratio, save/load, determinism, errors."""
+
+import warnings
+
+import gymnasium
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.torch_layers import NatureCNN
+
+from sb3_mario import DDQN, FrameStackReplayBuffer, MarioCNN, make_mario_vec_env
+from sb3_mario.ddqn import double_q_target
+from sb3_mario.errors import ConfigError
+
+
+def cartpole(n_envs=1, seed=0):
+    return make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+
+
+def small_ddqn(env=None, **kwargs):
+    params = dict(buffer_size=500, learning_starts=32, batch_size=8, seed=0, device="cpu")
+    params.update(kwargs)
+    return DDQN("MlpPolicy", env if env is not None else cartpole(), **params)
+
+
+def test_double_q_target_by_hand():
+    next_q_online = th.tensor([[3.0, 1.0], [2.0, 0.0], [0.0, 5.0]])
+    next_q_target = th.tensor([[10.0, 20.0], [30.0, 40.0], [7.0, 8.0]])
+    rewards = th.tensor([[1.0], [2.0], [-1.0]])
+    dones = th.tensor([[0.0], [1.0], [0.0]])
+    target = double_q_target(next_q_online, next_q_target, rewards, dones, 0.9)
+    # online picks a'=0, target scores it 10 -> 1 + 0.9 * 10; done -> 2; online picks 1 -> -1 + 0.9 * 8
+    np.testing.assert_allclose(target.numpy().ravel(), [10.0, 2.0, 6.2], rtol=1e-6)
+    vanilla = rewards + (1 - dones) * 0.9 * next_q_target.max(dim=1, keepdim=True).values
+    assert vanilla[0, 0].item() == pytest.approx(19.0) and not th.allclose(target, vanilla)
+    # n-step discounts (gamma ** n per sample, shortened at episode ends)
+    discounts = th.tensor([[0.729], [0.9], [0.81]])
+    target = double_q_target(next_q_online, next_q_target, rewards, dones, discounts)
+    np.testing.assert_allclose(target.numpy().ravel(), [1 + 7.29, 2.0, -1 + 0.81 * 8], rtol=1e-6)
+
+
+def test_train_uses_the_double_q_target():
+    model = small_ddqn(learning_starts=0)
+    model.learn(64)  # fills the buffer; nets now differ from the fresh target? make them differ explicitly:
+    with th.no_grad():
+        for p in model.q_net_target.parameters():
+            p.add_(th.randn_like(p))
+    np.random.seed(123)
+    batch = model.replay_buffer.sample(16)
+    with th.no_grad():
+        online_next = model.q_net(batch.next_observations)
+        target_next = model.q_net_target(batch.next_observations)
+        q = th.gather(model.q_net(batch.observations), 1, batch.actions.long())
+        double = double_q_target(online_next, target_next, batch.rewards, batch.dones, model.gamma)
+        vanilla = batch.rewards + (1 - batch.dones) * model.gamma * target_next.max(dim=1, keepdim=True).values
+    expected = th.nn.functional.smooth_l1_loss(q, double).item()
+    assert not np.isclose(expected, th.nn.functional.smooth_l1_loss(q, vanilla).item())
+    np.random.seed(123)
+    model.train(gradient_steps=1, batch_size=16)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(expected, rel=1e-5)
+    assert 0.0 <= model.logger.name_to_value["train/argmax_disagreement"] <= 1.0
+    assert "train/q_mean" in model.logger.name_to_value
+
+
+def test_networks_separate_synced_and_diverging():
+    model = small_ddqn(learning_starts=0, target_update_interval=10_000)
+    online, target = list(model.q_net.parameters()), list(model.q_net_target.parameters())
+    assert not {id(p) for p in online} & {id(p) for p in target}
+    assert all(th.equal(a, b) for a, b in zip(online, target))  # synced at construction
+    model.learn(100)
+    assert not all(th.equal(a, b) for a, b in zip(online, target))  # trained between syncs
+    model.sync_target()
+    assert all(th.equal(a, b) for a, b in zip(online, target))
+
+
+def test_target_sync_every_interval_transitions():
+    model = small_ddqn(learning_starts=0, target_update_interval=50, env=cartpole(n_envs=2))
+    synced_at = []
+    sync = model.sync_target
+    model.sync_target = lambda: (synced_at.append(model.num_timesteps), sync())
+    model.learn(150)
+    assert synced_at == [50, 100, 150]
+
+
+def test_tutorial_defaults():
+    model = DDQN("MlpPolicy", cartpole(), device="cpu")
+    assert (model.gamma, model.learning_rate, model.buffer_size, model.batch_size) == (0.9, 2.5e-4, 100_000, 32)
+    assert (model.learning_starts, model.train_freq.frequency, model.gradient_steps) == (10_000, 3, 1)
+    assert (model.target_update_interval, model.tau, model.max_grad_norm) == (10_000, 1.0, None)
+    assert (model.exploration_schedule_name, model.exploration_decay, model.exploration_final_eps) == (
+        "exponential",
+        0.99999975,
+        0.1,
+    )
+    assert model.exploration_rate == 1.0 and model.policy.q_net.q_net[0].weight.dtype == th.float32
+    assert isinstance(model.policy.optimizer, th.optim.Adam)
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_exponential_epsilon(n_envs):
+    model = small_ddqn(env=cartpole(n_envs), learning_starts=1000)
+    model.learn(300)
+    assert model.exploration_rate == pytest.approx(max(0.1, 0.99999975**300), rel=1e-9)
+    fast = small_ddqn(env=cartpole(n_envs), learning_starts=1000, exploration_decay=0.99)
+    fast.learn(100)  # SB3 rounds up to whole train_freq rollouts: num_timesteps may end a little past 100
+    assert fast.exploration_timesteps == fast.num_timesteps
+    assert fast.exploration_rate == pytest.approx(max(0.1, 0.99**fast.num_timesteps), rel=1e-9)
+    fast.learn(300, reset_num_timesteps=False)
+    assert fast.exploration_rate == 0.1
+
+
+def test_exploration_continues_after_save_load(tmp_path):
+    model = small_ddqn(learning_starts=1000, exploration_decay=0.995)
+    model.learn(200)
+    eps = model.exploration_rate
+    model.save(tmp_path / "m.zip")
+    loaded = DDQN.load(tmp_path / "m.zip", env=cartpole(), device="cpu")
+    assert loaded.exploration_rate == pytest.approx(eps)
+    loaded.learn(100)  # a fresh learn() call (reset_num_timesteps=True) does not restart the schedule
+    steps = model.num_timesteps + loaded.num_timesteps
+    assert loaded.exploration_rate == pytest.approx(max(0.1, 0.995**steps), rel=1e-9)
+    linear = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=0.5)
+    linear.learn(200)  # horizon 100 transitions
+    assert linear.exploration_rate == pytest.approx(0.1)
+    half = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=1.0)
+    half.learn(99)  # horizon: 99 transitions
+    half.save(tmp_path / "lin.zip")
+    assert half.exploration_rate == pytest.approx(0.1)
+    half = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=1.0)
+    half.learn(300, callback=lambda _locals, _globals: half.num_timesteps < 60)  # stopped at ~60 of 300
+    done = half.exploration_timesteps  # SB3 skips _on_step for the step whose callback stopped training
+    assert done in (half.num_timesteps - 1, half.num_timesteps) and done < 100 and half.exploration_rate == pytest.approx(1.0 - 0.9 * done / 300)
+    half.save(tmp_path / "lin.zip")
+    resumed = DDQN.load(tmp_path / "lin.zip", env=cartpole(), device="cpu")
+    assert resumed.exploration_rate == pytest.approx(half.exploration_rate)
+    resumed.learn(30)  # continues along the 300-transition horizon, not restarted at 1.0
+    assert resumed.exploration_timesteps == done + resumed.num_timesteps
+    assert resumed.exploration_rate == pytest.approx(1.0 - 0.9 * (done + resumed.num_timesteps) / 300)
+
+
+def test_each_env_draws_its_own_coin():
+    model = small_ddqn()
+    model.exploration_rate = 0.5
+    obs = np.zeros((2000, 4), dtype=np.float32)
+    greedy, _ = model.predict(obs, deterministic=True)
+    np.random.seed(0)
+    model.action_space.seed(0)
+    actions, _ = model.predict(obs)
+    same = (actions == greedy).mean()
+    assert 0.7 < same < 0.8  # 0.5 greedy + 0.5 * 0.5 random-but-equal; one coin per batch gives 0.5 or 1.0
+    single, _ = model.predict(obs[0])
+    assert np.shape(single) == ()
+
+
+def test_update_ratio_kept_with_more_envs():
+    one = small_ddqn(env=cartpole(1), learning_starts=0, train_freq=3)
+    two = small_ddqn(env=cartpole(2), learning_starts=0, train_freq=3)
+    assert (one.gradient_steps, two.gradient_steps) == (1, 2)
+    one.learn(120)
+    two.learn(120)
+    assert one._n_updates == 40 and two._n_updates == 40  # one update per 3 transitions either way
+
+
+def test_save_load_roundtrip_and_dqn_load(tmp_path):
+    env = make_mario_vec_env(n_envs=1, vec_env="dummy", seed=0)
+    model = DDQN("CnnPolicy", env, buffer_size=300, learning_starts=40, seed=0, device="cpu")
+    model.learn(80)
+    model.save(tmp_path / "ddqn.zip")
+    obs = np.stack([env.reset()[0] for _ in range(1)] + [env.step(np.array([1]))[0][0] for _ in range(5)])
+    expected, _ = model.predict(obs, deterministic=True)
+    for cls in (DDQN, DQN):
+        loaded = cls.load(tmp_path / "ddqn.zip", device="cpu")
+        for a, b in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values()):
+            assert th.equal(a, b)
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
+    loaded = DDQN.load(tmp_path / "ddqn.zip", env=env, device="cpu")
+    loaded.learn(50, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= 130 and loaded._n_updates > model._n_updates
+    env.close()
+
+
+class ActionRecorder(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.actions: list[int] = []
+
+    def _on_step(self) -> bool:
+        self.actions.extend(self.locals["actions"].tolist())
+        return True
+
+
+def run_mario(seed, steps=300):
+    env = make_mario_vec_env(n_envs=1, vec_env="dummy", seed=seed)
+    model = DDQN(
+        "CnnPolicy", env, buffer_size=400, learning_starts=60, seed=seed, device="cpu", exploration_decay=0.99, n_steps=3
+    )
+    recorder = ActionRecorder()
+    losses = []
+
+    class LossRecorder(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            if "train/loss" in model.logger.name_to_value:
+                losses.append(model.logger.name_to_value["train/loss"])
+
+        def _on_step(self) -> bool:
+            return True
+
+    model.learn(steps, callback=[recorder, LossRecorder()])
+    env.close()
+    return recorder.actions, losses, model
+
+
+def test_determinism_same_seed_same_actions_and_losses():
+    actions1, losses1, m1 = run_mario(3)
+    actions2, losses2, m2 = run_mario(3)
+    assert isinstance(m1.replay_buffer, FrameStackReplayBuffer) and m1.replay_buffer.n_steps == 3
+    assert len(actions1) == 300 and actions1 == actions2
+    assert len(losses1) > 50 and losses1 == losses2
+    for a, b in zip(m1.policy.parameters(), m2.policy.parameters()):
+        assert th.equal(a, b)
+
+
+def test_train_directly_after_construction():
+    model = small_ddqn()
+    obs = np.zeros((1, 4), dtype=np.float32)
+    with pytest.raises(RuntimeError, match="empty"):
+        model.train(gradient_steps=1, batch_size=4)
+    for i in range(10):
+        model.replay_buffer.add(obs + i, obs + i + 1, np.array([i % 2]), np.array([1.0]), np.array([False]), [{}])
+    model.train(gradient_steps=2, batch_size=4)
+    assert model._n_updates == 2
+
+
+def test_n_steps_with_frame_buffer_warns_nothing():
+    env = make_mario_vec_env(n_envs=1, vec_env="dummy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = DDQN("CnnPolicy", env, n_steps=3, buffer_size=100, device="cpu")
+    assert isinstance(model.replay_buffer, FrameStackReplayBuffer)
+    assert (model.replay_buffer.n_steps, model.replay_buffer.gamma, model.n_steps) == (3, 0.9, 3)
+    env.close()
+
+
+def test_mario_cnn_matches_nature_cnn():
+    space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    mario, nature = MarioCNN(space), NatureCNN(space)
+    nature.load_state_dict(mario.state_dict())
+    x = th.rand(3, 4, 84, 84)
+    assert th.equal(mario(x), nature(x))
+    env = make_mario_vec_env(n_envs=1, vec_env="dummy")
+    model = DDQN("CnnPolicy", env, buffer_size=100, device="cpu", policy_kwargs={"features_extractor_class": NatureCNN})
+    assert model.policy.net_arch == [] and isinstance(model.q_net.features_extractor, NatureCNN)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "space, match",
+    [
+        (gymnasium.spaces.Box(-1, 1, (4,), np.float32), "channel-first image"),
+        (gymnasium.spaces.Box(0, 255, (4, 20, 20), np.uint8), "at least 36x36"),
+        (gymnasium.spaces.Box(0, 255, (84, 84, 4), np.uint8), "channel-first frames"),
+        (gymnasium.spaces.Box(0.0, 1.0, (4, 84, 84), np.float32), "uint8"),
+    ],
+)
+def test_mario_cnn_rejects_bad_spaces(space, match):
+    with pytest.raises(ConfigError, match=match):
+        MarioCNN(space)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"buffer_size": -1}, "buffer_size"),
+        ({"train_freq": 0}, "train_freq"),
+        ({"exploration_schedule": "cosine"}, "exploration_schedule must be one of exponential, linear"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"exploration_decay": 0.0}, "exploration_decay"),
+        ({"n_steps": 0}, "n_steps"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        DDQN("MlpPolicy", cartpole(), **kwargs)
+
+
+def test_box_action_space_rejected():
+    with pytest.raises(ConfigError, match="Discrete action space"):
+        DDQN("MlpPolicy", "Pendulum-v1")
