@@ -38,8 +38,9 @@ def run(frames: int = 4000, repeats: int = 5) -> dict:
                 wrapped.reset()
         return len(actions)
 
-    res = alternate({"raw_frames_per_s": lambda: timed(raw_frames), "wrapped_steps_per_s": lambda: timed(wrapped_steps)},
-                    repeats=repeats)
+    res = alternate(
+        {"raw_frames_per_s": lambda: timed(raw_frames), "wrapped_steps_per_s": lambda: timed(wrapped_steps)}, repeats=repeats
+    )
     wrapped.close()
     ratio = res["wrapped_steps_per_s"]["median"] / (res["raw_frames_per_s"]["median"] / skip)
     out = {"frame_skip": skip, "frames_per_repeat": frames, "contenders": res, "ratios": {"wrapped_vs_raw_over_skip": ratio}}

@@ -47,9 +47,7 @@ def alternate(contenders: dict[str, Callable[[], float]], repeats: int, warmup: 
     for _ in range(repeats):
         for name, fn in contenders.items():
             values[name].append(fn())
-    return {
-        name: {"values": v, "median": statistics.median(v), "min": min(v), "max": max(v)} for name, v in values.items()
-    }
+    return {name: {"values": v, "median": statistics.median(v), "min": min(v), "max": max(v)} for name, v in values.items()}
 
 
 def timed(fn: Callable[[], int]) -> float:
@@ -61,8 +59,12 @@ def timed(fn: Callable[[], int]) -> float:
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git_sha": git_sha(), "machine": machine(),
-               **payload}
+    payload = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "git_sha": git_sha(),
+        "machine": machine(),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")

@@ -138,7 +138,9 @@ def test_n_step_returns_by_hand():
     ends = {3: (True, False), 6: (True, True)}
     for t, r in enumerate(rewards):
         done, trunc = ends.get(t, (False, False))
-        buffer.add(stacks[t], stacks[t + 1], np.array([[0]]), np.array([r]), np.array([done]), [{"TimeLimit.truncated": trunc}])
+        buffer.add(
+            stacks[t], stacks[t + 1], np.array([[0]]), np.array([r]), np.array([done]), [{"TimeLimit.truncated": trunc}]
+        )
 
     def sample(i):
         s = buffer._get_samples(np.array([i]), env_indices=np.array([0]))

@@ -132,7 +132,11 @@ def test_exploration_continues_after_save_load(tmp_path):
     half = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=1.0)
     half.learn(300, callback=lambda _locals, _globals: half.num_timesteps < 60)  # stopped at ~60 of 300
     done = half.exploration_timesteps  # SB3 skips _on_step for the step whose callback stopped training
-    assert done in (half.num_timesteps - 1, half.num_timesteps) and done < 100 and half.exploration_rate == pytest.approx(1.0 - 0.9 * done / 300)
+    assert (
+        done in (half.num_timesteps - 1, half.num_timesteps)
+        and done < 100
+        and half.exploration_rate == pytest.approx(1.0 - 0.9 * done / 300)
+    )
     half.save(tmp_path / "lin.zip")
     resumed = DDQN.load(tmp_path / "lin.zip", env=cartpole(), device="cpu")
     assert resumed.exploration_rate == pytest.approx(half.exploration_rate)

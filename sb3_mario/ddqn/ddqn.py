@@ -7,7 +7,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
@@ -189,7 +188,7 @@ class DDQN(DQN):
             self._setup_model()
 
     # ``gradient_steps`` is stored per env and read scaled by the current number of envs (see class docstring).
-    @property  # type: ignore[override]
+    @property
     def gradient_steps(self) -> int:
         per_env = self._gradient_steps_per_env
         return per_env * self.n_envs if per_env > 0 else per_env

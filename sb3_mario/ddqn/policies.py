@@ -45,9 +45,7 @@ def check_image_space(observation_space: spaces.Space, normalized_image: bool = 
             "use MlpPolicy for vector observations"
         )
     if not is_image_space(observation_space, check_channels=False, normalized_image=normalized_image):
-        raise ConfigError(
-            f"MarioCNN needs uint8 images in [0, 255] (or normalized_image=True), got {observation_space}"
-        )
+        raise ConfigError(f"MarioCNN needs uint8 images in [0, 255] (or normalized_image=True), got {observation_space}")
     channels, height, width = observation_space.shape
     if min(height, width) < MIN_SCREEN_SIDE or channels > min(height, width):
         raise ConfigError(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 from sb3_mario.errors import EnvConfigError
 
-ActionsSpec = Union[str, Sequence[Sequence[str]]]
+ActionsSpec = str | Sequence[Sequence[str]]
 
 # Bit of each button in the NES controller byte (nes-py's JoypadSpace uses the same map).
 BUTTON_BITS: dict[str, int] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -32,10 +32,7 @@ def _backend_registry() -> dict[str, Any]:
     """The backend's registry entries for Super Mario Bros, keyed by env id."""
     silence_gym_notice()
     importlib.import_module("gym_super_mario_bros")
-    if LEGACY_BACKEND:
-        registry = importlib.import_module("gym").envs.registry
-    else:
-        registry = gymnasium.envs.registry
+    registry = importlib.import_module("gym").envs.registry if LEGACY_BACKEND else gymnasium.envs.registry
     return {env_id: spec for env_id, spec in registry.items() if env_id.startswith("SuperMarioBros")}
 
 
@@ -70,18 +67,17 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     :param actions: an action-set name (``"tutorial"``, ``"right_only"``, ``"simple"``, ``"complex"``)
         or a list of button combos such as ``[["right"], ["right", "A"]]``
     :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (needs a display)
-    :param copy_frames: return a copy of each frame (default). The emulator overwrites its screen buffer in place on
-        the next frame, so only a consumer that processes the frame before stepping again may turn this off.
+
+    Frames are copied out of the emulator's screen buffer, which the next frame overwrites in place.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 60}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 60}  # noqa: RUF012
 
     def __init__(
         self,
         env_id: str = "SuperMarioBros-1-1-v0",
         actions: ActionsSpec = "tutorial",
         render_mode: str | None = None,
-        copy_frames: bool = True,
     ) -> None:
         if render_mode not in (None, "rgb_array", "human"):
             raise EnvConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
@@ -90,7 +86,6 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._action_bytes = action_bytes(self.buttons)
         self.env_id = spec.id
         self.render_mode = render_mode
-        self.copy_frames = copy_frames
         self.observation_space = spaces.Box(0, 255, SCREEN_SHAPE, np.uint8)
         self.action_space = spaces.Discrete(len(self.buttons))
         self._nes = _load_entry_point(spec.entry_point)(**spec.kwargs)
@@ -106,21 +101,17 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         """Button combos of each discrete action, e.g. ``["right", "right A"]``."""
         return [" ".join(combo) for combo in self.buttons]
 
-    def _frame(self, screen: np.ndarray) -> np.ndarray:
-        return screen.copy() if self.copy_frames else screen
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         self._check_open()
         super().reset(seed=seed)
         if LEGACY_BACKEND:
-            if seed is not None:
-                self._nes.seed(seed)
-            screen = self._nes.reset()
-            info = self._nes._get_info()
+            screen = self._nes.reset(seed=seed, options=options)
+            # nes-py 8 returns no reset info; read it off the stage env (RandomStages wraps one per stage)
+            info = getattr(self._nes, "env", self._nes)._get_info()
         else:
             screen, info = self._nes.reset(seed=seed, options=options)
         self._episode_over = False
-        return self._frame(screen), info
+        return screen.copy(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._episode_over:
@@ -133,9 +124,9 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         else:
             screen, reward, terminated, truncated, info = self._nes.step(byte)
         self._episode_over = terminated or truncated
-        return self._frame(screen), reward, terminated, truncated, info
+        return screen.copy(), reward, terminated, truncated, info
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         self._check_open()
         if self.render_mode == "rgb_array":
             return np.array(self._nes.screen)

@@ -49,9 +49,7 @@ def make_mario_env(
         raise EnvConfigError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
     if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
         raise EnvConfigError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
-    # Every frame is consumed (reduced to grayscale, or copied for max pooling) before the emulator steps again,
-    # so the backend may hand out its screen buffer without a copy.
-    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode, copy_frames=False)
+    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode)
     env = MarioFrameSkip(env, skip=frame_skip, max_pool=max_pool)
     env = GrayResizeObservation(env, screen_size=screen_size)
     env = FrameStackObservation(env, stack_size=frame_stack)

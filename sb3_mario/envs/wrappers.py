@@ -5,7 +5,7 @@ Frame stacking and time limits reuse gymnasium's ``FrameStackObservation`` and `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import cv2
 import gymnasium
@@ -42,7 +42,7 @@ class MarioFrameSkip(gymnasium.Wrapper):
             if terminated or truncated:
                 break
             if self.max_pool and i == self.skip - 2:
-                prev = np.array(obs)  # the emulator may reuse this buffer on the next frame
+                prev = obs
         if prev is not None and not (terminated or truncated):
             obs = np.maximum(prev, obs)
         return obs, total_reward, terminated, truncated, info
@@ -87,7 +87,7 @@ class MarioEpisodeStats(gymnasium.Wrapper):
         info["max_x_pos"] = self._max_x
         return obs, info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         x_pos = int(info.get("x_pos", 0))
         if x_pos > self._max_x:

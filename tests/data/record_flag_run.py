@@ -17,14 +17,15 @@ from sb3_mario.envs import MarioBackendEnv
 FRAME_SKIP = 4
 
 
-def run_chunk(env: MarioBackendEnv, actions: list[int]) -> tuple[bool, dict]:
+def run_chunk(env: MarioBackendEnv, actions: list[int]) -> tuple[bool, dict, int]:
+    """Play ``actions``; return (alive, last info, number of actions played)."""
     info: dict = {}
-    for action in actions:
+    for i, action in enumerate(actions):
         for _ in range(FRAME_SKIP):
             _, _, terminated, _, info = env.step(action)
             if terminated:
-                return False, info
-    return True, info
+                return False, info, i + 1
+    return True, info, len(actions)
 
 
 def main(seed: int) -> None:
@@ -40,9 +41,9 @@ def main(seed: int) -> None:
         chunk = []
         while len(chunk) < 12:
             chunk += [rng.choice([0, 1])] * rng.randint(1, 6)
-        alive, info = run_chunk(env, chunk)
+        alive, info, played = run_chunk(env, chunk)
         if info.get("flag_get"):
-            committed += chunk
+            committed += chunk[:played]
             print(f"flag at x_pos={info['x_pos']} after {len(committed)} agent steps")
             break
         if alive and info["x_pos"] > x_best:
@@ -68,8 +69,9 @@ def main(seed: int) -> None:
         env._episode_over = False
         nes.done = False
     out = pathlib.Path(__file__).with_name("flag_run_1-1.json")
-    out.write_text(json.dumps({"env_id": "SuperMarioBros-1-1-v0", "actions": "tutorial", "frame_skip": FRAME_SKIP,
-                               "steps": committed}))
+    out.write_text(
+        json.dumps({"env_id": "SuperMarioBros-1-1-v0", "actions": "tutorial", "frame_skip": FRAME_SKIP, "steps": committed})
+    )
     print(f"wrote {out}")
 
 
