@@ -14,7 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sb3_mario
 from sb3_mario import make_mario_env, make_mario_vec_env
-from sb3_mario.envs import MARIO_INFO_KEYS, MarioBackendEnv, MarioFrameSkip, resolve_actions
+from sb3_mario.envs import LEGACY_BACKEND, MARIO_INFO_KEYS, MarioBackendEnv, MarioFrameSkip, resolve_actions
 from sb3_mario.errors import EnvConfigError, EnvStateError
 
 FLAG_RUN = pathlib.Path(__file__).parent / "data" / "flag_run_1-1.json"
@@ -268,3 +268,19 @@ def test_bad_env_input(kwargs, match):
 def test_bad_vec_env_input(kwargs, match):
     with pytest.raises(EnvConfigError, match=match):
         make_mario_vec_env(**kwargs)
+
+
+def test_fast_screen_copy_matches_numpy_copy():
+    from sb3_mario.envs.backend import _bgrx_memory, copy_screen
+
+    env = MarioBackendEnv()
+    env.reset()
+    for _ in range(50):
+        env.step(1)
+    screen = env.nes.screen
+    if LEGACY_BACKEND:
+        assert _bgrx_memory(screen) is not None  # the fast path is taken on nes-py 8
+    fast = copy_screen(screen)
+    assert fast.flags.c_contiguous and not np.shares_memory(fast, screen)
+    np.testing.assert_array_equal(fast, np.array(screen))
+    env.close()

@@ -16,6 +16,7 @@ import importlib
 import sys
 from typing import Any
 
+import cv2
 import gymnasium
 import numpy as np
 from gymnasium import spaces
@@ -58,6 +59,35 @@ def check_env_id(env_id: str) -> Any:
         hint = f"; did you mean {', '.join(close)}?" if close else "; e.g. SuperMarioBros-1-1-v0 or SuperMarioBros-v0"
         raise EnvConfigError(f"unknown Super Mario Bros env id {env_id!r}{hint}")
     return registry[env_id]
+
+
+def _bgrx_memory(screen: np.ndarray) -> np.ndarray | None:
+    """The contiguous BGRx pixels behind nes-py 8's RGB screen view, or ``None`` if the screen is laid out otherwise.
+
+    nes-py 8 exposes the emulator's 32-bit BGRx pixels as ``memory.reshape(H, W, 4)[:, :, ::-1][:, :, 1:]``: a strided
+    view that numpy copies ~30x slower than OpenCV converts the contiguous original (540 vs 18 microseconds a frame).
+    """
+    memory = screen.base
+    height, width = SCREEN_SHAPE[:2]
+    if (
+        not isinstance(memory, np.ndarray)
+        or memory.dtype != np.uint8
+        or memory.size != height * width * 4
+        or not memory.flags.c_contiguous
+        or screen.shape != SCREEN_SHAPE
+        or screen.strides != (width * 4, 4, -1)
+        or screen.__array_interface__["data"][0] != memory.__array_interface__["data"][0] + 2
+    ):
+        return None
+    return memory.reshape(height, width, 4)
+
+
+def copy_screen(screen: np.ndarray) -> np.ndarray:
+    """A contiguous RGB copy of an emulator screen (fast path for nes-py 8's BGRx buffer)."""
+    memory = _bgrx_memory(screen)
+    if memory is None:
+        return np.array(screen)
+    return cv2.cvtColor(memory, cv2.COLOR_BGRA2RGB)
 
 
 class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -111,20 +141,47 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         else:
             screen, info = self._nes.reset(seed=seed, options=options)
         self._episode_over = False
-        return screen.copy(), info
+        return copy_screen(screen), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return self.step_frames(action, 1)
+
+    def step_frames(
+        self, action: Any, frames: int, max_pool: bool = False
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Hold ``action`` for up to ``frames`` emulator frames, stopping at the episode's end.
+
+        The fast path of :class:`~sb3_mario.envs.MarioFrameSkip`: rewards are summed frame by frame, and only the
+        frame(s) returned are copied out of the emulator.
+
+        :param action: index into the action set
+        :param frames: number of frames (>= 1)
+        :param max_pool: return the pixel-wise max of the last two frames (if the episode did not end before)
+        :return: the gymnasium ``step`` 5-tuple
+        """
         if self._episode_over:
             self._check_open()
             raise EnvStateError("step() called after the episode ended (or before reset()): call reset() first")
         byte = self._action_bytes[action]
-        if LEGACY_BACKEND:
-            screen, reward, terminated, info = self._nes.step(byte)
-            truncated = False
-        else:
-            screen, reward, terminated, truncated, info = self._nes.step(byte)
+        nes_step = self._nes.step
+        total_reward = 0.0
+        prev = None
+        truncated = False
+        for i in range(frames):
+            if LEGACY_BACKEND:
+                screen, reward, terminated, info = nes_step(byte)
+            else:
+                screen, reward, terminated, truncated, info = nes_step(byte)
+            total_reward += reward
+            if terminated or truncated:
+                break
+            if max_pool and i == frames - 2:
+                prev = copy_screen(screen)
         self._episode_over = terminated or truncated
-        return screen.copy(), reward, terminated, truncated, info
+        obs = copy_screen(screen)
+        if prev is not None and not self._episode_over:
+            np.maximum(prev, obs, out=obs)
+        return obs, total_reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         self._check_open()

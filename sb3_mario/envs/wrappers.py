@@ -12,6 +12,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from sb3_mario.envs.backend import MarioBackendEnv
 from sb3_mario.errors import EnvConfigError
 
 # Info keys of gym-super-mario-bros that SB3's Monitor copies into its CSV and ``info["episode"]``.
@@ -32,8 +33,11 @@ class MarioFrameSkip(gymnasium.Wrapper):
             raise EnvConfigError(f"frame_skip must be an integer >= 1, got {skip!r}")
         self.skip = skip
         self.max_pool = max_pool
+        self._backend = env if isinstance(env, MarioBackendEnv) else None
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._backend is not None:  # copies only the frame it returns out of the emulator
+            return self._backend.step_frames(action, self.skip, self.max_pool)
         total_reward = 0.0
         prev = None
         for i in range(self.skip):
