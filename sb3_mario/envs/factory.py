@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from functools import partial
 from typing import Any
 
@@ -62,6 +63,18 @@ def make_mario_env(
     return env
 
 
+def _make_worker_env(**kwargs: Any) -> gymnasium.Env:
+    """Build an env in a SubprocVecEnv worker that leaves SIGINT/SIGTERM to the parent.
+
+    Ctrl-C reaches the whole process group; the parent stops training, saves and closes the workers itself. A worker
+    whose parent dies exits when its pipe closes.
+    """
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return make_mario_env(**kwargs)
+
+
 def make_mario_vec_env(
     env_id: str = "SuperMarioBros-1-1-v0",
     n_envs: int = 1,
@@ -91,7 +104,7 @@ def make_mario_vec_env(
     resolve_actions(env_kwargs.get("actions", "tutorial"))
     env_kwargs = {**env_kwargs, "env_id": env_id}
     kwargs: dict[str, Any] = dict(
-        env_id=partial(make_mario_env, **env_kwargs),
+        env_id=partial(make_mario_env if vec_env == "dummy" else _make_worker_env, **env_kwargs),
         n_envs=n_envs,
         seed=seed,
         monitor_dir=monitor_dir,

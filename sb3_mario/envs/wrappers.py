@@ -75,7 +75,8 @@ class GrayResizeObservation(gymnasium.ObservationWrapper):
 
 
 class MarioEpisodeStats(gymnasium.Wrapper):
-    """Add ``max_x_pos`` (furthest x reached this episode) to every info dict.
+    """Add ``max_x_pos`` (furthest x reached this episode) to every info dict, and ``is_success`` (the flag was
+    reached) at the end of an episode, which SB3's ``EvalCallback`` reports as ``eval/success_rate``.
 
     Together with the backend's own keys this makes :data:`MARIO_INFO_KEYS`, which
     :func:`sb3_mario.make_mario_vec_env` hands to SB3's ``Monitor`` as ``info_keywords``.
@@ -97,4 +98,6 @@ class MarioEpisodeStats(gymnasium.Wrapper):
         if x_pos > self._max_x:
             self._max_x = x_pos
         info["max_x_pos"] = self._max_x
+        if terminated or truncated:
+            info["is_success"] = bool(info.get("flag_get", False))
         return obs, reward, terminated, truncated, info

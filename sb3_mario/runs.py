@@ -1,0 +1,93 @@
+"""Run folders and model files: naming, finding the newest checkpoint, checking a zip before loading it."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from stable_baselines3.common.save_util import load_from_zip_file
+
+from sb3_mario.errors import Sb3MarioError
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class ModelFileError(Sb3MarioError):
+    """A model path that does not exist, is not a zip, or is a damaged one."""
+
+
+def run_folder_name(log_folder: str | Path, algo: str, env_id: str) -> Path:
+    """``<log_folder>/<algo>/<env_id>_<n>`` with ``n`` one more than the highest existing (rl-zoo's numbering)."""
+    base = Path(log_folder) / algo
+    pattern = re.compile(rf"^{re.escape(env_id)}_(\d+)$")
+    taken = [int(m.group(1)) for p in base.glob(f"{env_id}_*") if (m := pattern.match(p.name))]
+    return base / f"{env_id}_{max(taken, default=0) + 1}"
+
+
+def check_model_zip(path: str | Path) -> Path:
+    """Raise :class:`ModelFileError` (one line) unless ``path`` is a readable SB3 model zip."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a zip file (truncated or not a saved model)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ModelFileError(f"{path}: damaged zip ({exc})") from None
+    if bad is not None:
+        raise ModelFileError(f"{path}: damaged zip (corrupt member {bad})")
+    if "data" not in names or "policy.pth" not in names:
+        raise ModelFileError(f"{path}: a zip, but not an SB3 model (no data/policy.pth)")
+    return path
+
+
+def newest_model_in(folder: str | Path) -> Path:
+    """The model a run folder should resume from: the newest checkpoint, or the final model if it is newer."""
+    folder = Path(folder)
+    candidates: list[tuple[int, Path]] = []
+    latest = folder / CHECKPOINT_DIR / "latest.yml"
+    if latest.is_file():
+        info = yaml.safe_load(latest.read_text()) or {}
+        candidates.append((int(info.get("num_timesteps", 0)), folder / CHECKPOINT_DIR / str(info.get("model"))))
+    for final in folder.glob("*.zip"):
+        if final.name != "best_model.zip":
+            candidates.append((read_num_timesteps(final), final))
+    candidates = [(n, p) for n, p in candidates if p.is_file()]
+    if not candidates:
+        raise ModelFileError(f"{folder}: no model zip or checkpoint in this run folder")
+    return max(candidates, key=lambda c: c[0])[1]
+
+
+def read_num_timesteps(path: Path) -> int:
+    try:
+        data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
+    except Exception:
+        return -1
+    return int((data or {}).get("num_timesteps", -1))
+
+
+def read_model_data(path: str | Path) -> dict[str, Any]:
+    """The zip's saved attributes (``num_timesteps``, ``mario_env`` ...) without building the model."""
+    check_model_zip(path)
+    try:
+        data, _, _ = load_from_zip_file(path, device="cpu")
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot read the model ({type(exc).__name__}: {exc})") from None
+    return data or {}
+
+
+def resolve_model_path(path: str | Path, prefer_best: bool = False) -> Path:
+    """A zip, or a run folder (its best model if ``prefer_best`` and present, else its newest model)."""
+    path = Path(path)
+    if path.is_dir():
+        best = path / "best_model.zip"
+        return check_model_zip(best if prefer_best and best.is_file() else newest_model_in(path))
+    return check_model_zip(path)
