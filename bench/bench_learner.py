@@ -16,7 +16,7 @@ from bench.common import alternate, write_result
 from sb3_mario import DDQN, make_mario_env
 
 
-def fill(model, n: int, rng: np.random.Generator) -> None:  # noqa: ANN001
+def fill(model, n: int, rng: np.random.Generator) -> None:
     obs = rng.integers(0, 256, size=(4, 84, 84), dtype=np.uint8)
     for t in range(n):
         nxt = np.concatenate([obs[1:], rng.integers(0, 256, size=(1, 84, 84), dtype=np.uint8)])
@@ -34,7 +34,7 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
         fill(model, 2000, np.random.default_rng(0))
         model.set_logger(Logger(folder=None, output_formats=[]))
 
-    def timer(model):  # noqa: ANN001, ANN202
+    def timer(model):
         def ms_per_step() -> float:
             start = time.perf_counter()
             model.train(gradient_steps=steps, batch_size=32)

@@ -20,7 +20,7 @@ ACT_SPACE = spaces.Discrete(2)
 CONTENDERS = ("frame_stack", "sb3", "sb3_optimize_memory_usage")
 
 
-def make(name: str, size: int):  # noqa: ANN201
+def make(name: str, size: int):
     from stable_baselines3.common.buffers import ReplayBuffer
 
     from sb3_mario import FrameStackReplayBuffer
@@ -32,7 +32,7 @@ def make(name: str, size: int):  # noqa: ANN201
     return ReplayBuffer(size, OBS_SPACE, ACT_SPACE, device="cpu", optimize_memory_usage=True, handle_timeout_termination=False)
 
 
-def array_bytes_per_transition(buffer) -> float:  # noqa: ANN001
+def array_bytes_per_transition(buffer) -> float:
     return sum(v.nbytes for v in vars(buffer).values() if isinstance(v, np.ndarray)) / (buffer.buffer_size * buffer.n_envs)
 
 
@@ -58,15 +58,21 @@ def child(name: str, size: int) -> dict:
         done = t % 200 == 199
         buffer.add(obs, nxt, np.array([t % 2]), np.array([1.0]), np.array([done]), [{}])
         obs = np.repeat(nxt[-1:], 4, axis=0) if done else nxt
-    return {"rss_added_bytes_per_transition": (rss_bytes() - before) / size,
-            "array_bytes_per_transition": array_bytes_per_transition(buffer)}
+    return {
+        "rss_added_bytes_per_transition": (rss_bytes() - before) / size,
+        "array_bytes_per_transition": array_bytes_per_transition(buffer),
+    }
 
 
 def run(size: int = 100_000) -> dict:
     results = {}
     for name in CONTENDERS:
-        out = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", name, str(size)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bench_memory", "--child", name, str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     ours = results["frame_stack"]["array_bytes_per_transition"]
     out = {

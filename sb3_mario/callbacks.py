@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 
-from sb3_mario._io import atomic_path, atomic_write
+from sb3_mario._io import atomic_path, atomic_write_text
 
 REPLAY_BUFFER_NAME = "replay_buffer.pkl"
 
@@ -51,7 +51,7 @@ class AtomicCheckpointCallback(CheckpointCallback):
         if self.save_replay_buffer and self.model.replay_buffer is not None:  # type: ignore[attr-defined]
             save_replay_buffer(self.model, Path(self.save_path) / REPLAY_BUFFER_NAME)
             latest["replay_buffer"] = REPLAY_BUFFER_NAME
-        atomic_write(Path(self.save_path) / "latest.yml", lambda p: p.write_text(yaml.safe_dump(latest)))
+        atomic_write_text(Path(self.save_path) / "latest.yml", yaml.safe_dump(latest))
         if self.verbose >= 1:
             print(f"Saving checkpoint to {model_path}")
         return latest

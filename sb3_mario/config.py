@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from typing import Any
 import torch as th
 import yaml
 from stable_baselines3 import DQN
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
@@ -26,7 +27,7 @@ from sb3_mario.ddqn import DDQN, MarioCNN
 from sb3_mario.envs.actions import resolve_actions
 from sb3_mario.errors import ConfigError, EnvConfigError
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
+ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
 REPLAY_BUFFERS: dict[str, type[ReplayBuffer]] = {
     "FrameStackReplayBuffer": FrameStackReplayBuffer,
     "ReplayBuffer": ReplayBuffer,
@@ -36,6 +37,29 @@ ACTIVATIONS = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "ELU": nn.ELU, "LeakyReLU": nn.
 OPTIMIZERS = {"Adam": th.optim.Adam, "AdamW": th.optim.AdamW, "RMSprop": th.optim.RMSprop, "SGD": th.optim.SGD}
 
 Check = Callable[[str, Any], Any]
+
+
+class YamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4`` and gives a string)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML safely (no Python objects), with :class:`YamlLoader`'s float rule."""
+    return yaml.load(text, Loader=YamlLoader)
 
 
 def _is_int(v: Any) -> bool:
@@ -215,7 +239,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -233,7 +257,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"-params: expected key:value, got {pair!r}")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            out[key.strip()] = yaml_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             raise ConfigError(f"-params {key}: cannot parse {raw!r} as a YAML value") from None
     return out
@@ -294,8 +318,11 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
             if key in policy_kwargs:
                 policy_kwargs[key] = registry[policy_kwargs[key]]
     if algo == "dqn" and kwargs.get("replay_buffer_class") is FrameStackReplayBuffer and kwargs.get("n_steps", 1) > 1:
-        kwargs["replay_buffer_kwargs"] = {"n_steps": kwargs.pop("n_steps"), "gamma": kwargs.get("gamma", 0.99),
-                                          **kwargs.get("replay_buffer_kwargs", {})}
+        kwargs["replay_buffer_kwargs"] = {
+            "n_steps": kwargs.pop("n_steps"),
+            "gamma": kwargs.get("gamma", 0.99),
+            **kwargs.get("replay_buffer_kwargs", {}),
+        }
     return kwargs
 
 

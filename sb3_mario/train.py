@@ -9,19 +9,20 @@ Ctrl-C or SIGTERM stops at the next step and saves; ``-i`` resumes from a zip or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-import torch as th
 import yaml
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_mario._io import atomic_write
+from sb3_mario._io import atomic_write_text
 from sb3_mario.callbacks import (
     REPLAY_BUFFER_NAME,
     AtomicCheckpointCallback,
@@ -58,21 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="SuperMarioBros-1-1-v0", help="gym-super-mario-bros env id (default: %(default)s)")
     p.add_argument("-n", "--n-timesteps", type=positive_int, help="env transitions to train (default: the YAML's)")
     p.add_argument("-conf", "--conf-file", help="hyperparameter YAML, or a packaged set: ddqn, dqn, ddqn_tutorial")
-    p.add_argument("-params", "--hyperparams", nargs="+", default=[], metavar="KEY:VALUE",
-                   help="override hyperparameters, each value read as YAML, e.g. gamma:0.99 train_freq:4")
+    p.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="+",
+        default=[],
+        metavar="KEY:VALUE",
+        help="override hyperparameters, each value read as YAML, e.g. gamma:0.99 train_freq:4",
+    )
     p.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env transitions; <= 0 disables")
     p.add_argument("--eval-episodes", type=positive_int, default=5, help="episodes per evaluation (default: 5)")
     p.add_argument("--save-freq", type=int, default=50_000, help="checkpoint every N env transitions; <= 0 disables")
-    p.add_argument("--save-replay-buffer", action="store_true",
-                   help="also checkpoint the replay buffer (only the newest is kept) and save it at the end")
+    p.add_argument(
+        "--save-replay-buffer",
+        action="store_true",
+        help="also checkpoint the replay buffer (only the newest is kept) and save it at the end",
+    )
     p.add_argument("-i", "--trained-agent", help="resume from a model zip or a run folder")
     p.add_argument("-f", "--log-folder", default="logs", help="root folder of runs (default: %(default)s)")
     p.add_argument("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: the run folder)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default: %(default)s)")
     p.add_argument("--n-envs", type=positive_int, help="number of envs (default: the YAML's n_envs)")
-    p.add_argument("--vec-env", default="subproc", choices=["dummy", "subproc"],
-                   help="dummy: envs in this process; subproc: one process per env, stepping beside the learner")
+    p.add_argument(
+        "--vec-env",
+        default="subproc",
+        choices=["dummy", "subproc"],
+        help="dummy: envs in this process; subproc: one process per env, stepping beside the learner",
+    )
     p.add_argument("-P", "--progress", action="store_true", help="show a progress bar with steps/s and ETA")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="0 quiet, 1 info, 2 debug")
     return p
@@ -109,38 +123,51 @@ class Run:
 
     def write_records(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        config = {"algo": self.args.algo, "env": self.args.env, "seed": self.args.seed, **self.hyperparams}
-        atomic_write(self.folder / "config.yml", lambda p: p.write_text(yaml.safe_dump(config, sort_keys=False)))
-        atomic_write(self.folder / "args.yml", lambda p: p.write_text(yaml.safe_dump(vars(self.args))))
+        # the hyperparameter file's own shape: `-conf config.yml` (with this run's --algo/--env/--seed) reruns it
+        config = {self.args.env: self.hyperparams}
+        atomic_write_text(self.folder / "config.yml", yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(self.folder / "args.yml", yaml.safe_dump(vars(self.args)))
         command = shlex.join([Path(sys.executable).name, "-m", "sb3_mario.train", *self.argv])
-        atomic_write(self.folder / "command.txt", lambda p: p.write_text(command + "\n"))
+        atomic_write_text(self.folder / "command.txt", command + "\n")
 
     def make_envs(self) -> tuple[VecEnv, VecEnv | None]:
         n_envs = self.hyperparams.get("n_envs", 1)
         vec_env = self.args.vec_env if n_envs > 1 or self.args.vec_env == "dummy" else "subproc"
-        env = make_mario_vec_env(self.args.env, n_envs=n_envs, vec_env=vec_env, seed=self.args.seed,
-                                 monitor_dir=str(self.folder), **self.env_kwargs)
+        env = make_mario_vec_env(
+            self.args.env, n_envs=n_envs, vec_env=vec_env, seed=self.args.seed, monitor_dir=str(self.folder), **self.env_kwargs
+        )
         eval_env = None
         if self.args.eval_freq > 0:
-            eval_env = make_mario_vec_env(self.args.env, n_envs=1, vec_env="dummy", seed=self.args.seed + 10_000,
-                                          **self.env_kwargs)
+            eval_env = make_mario_vec_env(
+                self.args.env, n_envs=1, vec_env="dummy", seed=self.args.seed + 10_000, **self.env_kwargs
+            )
         return env, eval_env
 
-    def make_model(self, env: VecEnv) -> BaseAlgorithm:
+    def make_model(self, env: VecEnv) -> OffPolicyAlgorithm:
         algo = ALGOS[self.args.algo]
         tb = self.args.tensorboard_log or str(self.folder / "tensorboard")
         if self.resume_from is not None:
             model = algo.load(self.resume_from, env=env, device=self.args.device, tensorboard_log=tb)
-            buffer = self.resume_from.parent / REPLAY_BUFFER_NAME
+            folder = self.resume_from.parent
+            buffer = folder / REPLAY_BUFFER_NAME
+            if not buffer.is_file():  # resuming from a run folder's final model: its buffer is with the checkpoints
+                buffer = folder / CHECKPOINT_DIR / REPLAY_BUFFER_NAME
             if buffer.is_file() and model.replay_buffer is not None:
                 model.load_replay_buffer(buffer)
                 print(f"loaded replay buffer {buffer} ({model.replay_buffer.size()} transitions)")
             return model
         kwargs = build_kwargs(self.args.algo, self.hyperparams)
-        return algo(self.hyperparams.get("policy", "CnnPolicy"), env, seed=self.args.seed, device=self.args.device,
-                    verbose=self.args.verbose, tensorboard_log=tb, **kwargs)
+        return algo(
+            self.hyperparams.get("policy", "CnnPolicy"),
+            env,
+            seed=self.args.seed,
+            device=self.args.device,
+            verbose=self.args.verbose,
+            tensorboard_log=tb,
+            **kwargs,
+        )
 
-    def callbacks(self, model: BaseAlgorithm, eval_env: VecEnv | None) -> list[BaseCallback]:
+    def callbacks(self, model: OffPolicyAlgorithm, eval_env: VecEnv | None) -> list[BaseCallback]:
         n_envs = model.n_envs
         callbacks: list[BaseCallback] = [self.stop, MarioMetricsCallback()]
         self.checkpoint = AtomicCheckpointCallback(
@@ -152,16 +179,18 @@ class Run:
         )
         callbacks.append(self.checkpoint)
         if eval_env is not None:
-            callbacks.append(MarioEvalCallback(
-                eval_env,
-                n_eval_episodes=self.args.eval_episodes,
-                eval_freq=max(self.args.eval_freq // n_envs, 1),
-                log_path=str(self.folder),
-                best_model_save_path=None,
-                callback_on_new_best=SaveBestModel(self.folder / "best_model.zip"),
-                deterministic=True,
-                verbose=self.args.verbose,
-            ))
+            callbacks.append(
+                MarioEvalCallback(
+                    eval_env,
+                    n_eval_episodes=self.args.eval_episodes,
+                    eval_freq=max(self.args.eval_freq // n_envs, 1),
+                    log_path=str(self.folder),
+                    best_model_save_path=None,
+                    callback_on_new_best=SaveBestModel(self.folder / "best_model.zip"),
+                    deterministic=True,
+                    verbose=self.args.verbose,
+                )
+            )
         return callbacks
 
     def install_signal_handlers(self) -> None:
@@ -175,7 +204,7 @@ class Run:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
-    def save_final(self, model: BaseAlgorithm) -> Path:
+    def save_final(self, model: OffPolicyAlgorithm) -> Path:
         path = save_model(model, self.folder / f"{self.args.env}.zip")
         if self.args.save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
             save_replay_buffer(model, self.folder / CHECKPOINT_DIR / REPLAY_BUFFER_NAME)
@@ -193,11 +222,20 @@ class Run:
             steps = self.hyperparams["n_timesteps"]
             print(f"training {self.args.algo} on {self.args.env} for {steps} steps in {self.folder}")
             try:
-                model.learn(steps, callback=callbacks, progress_bar=self.args.progress, tb_log_name=self.args.algo.upper(),
-                            reset_num_timesteps=self.resume_from is None, log_interval=10)
+                model.learn(
+                    steps,
+                    callback=callbacks,
+                    progress_bar=self.args.progress,
+                    tb_log_name=self.args.algo.upper(),
+                    reset_num_timesteps=self.resume_from is None,
+                    log_interval=10,
+                )
             except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
-                print(f"error: an env worker process died ({type(exc).__name__}); saving the model, "
-                      f"checkpoints in {self.folder / CHECKPOINT_DIR} are kept", file=sys.stderr)
+                print(
+                    f"error: an env worker process died ({type(exc).__name__}); saving the model, "
+                    f"checkpoints in {self.folder / CHECKPOINT_DIR} are kept",
+                    file=sys.stderr,
+                )
                 exit_code = 1
             final = self.save_final(model)
             how = f"stopped by {self.stop.requested}" if self.stop.requested else "done"
@@ -205,17 +243,16 @@ class Run:
         finally:
             for vec in (env, eval_env):
                 if vec is not None:
-                    try:
+                    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError, OSError):
                         vec.close()
-                    except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-                        pass
         return exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # eval runs in this process (DummyVecEnv) while training envs may be subprocesses: expected, not a problem
+    warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     args = build_parser().parse_args(argv)
-    th.set_num_threads(max(1, th.get_num_threads()))
     try:
         return Run(args, argv).execute()
     except Sb3MarioError as exc:

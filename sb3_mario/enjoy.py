@@ -1,0 +1,168 @@
+"""``python -m sb3_mario.enjoy RUN_OR_ZIP``: watch a trained agent, print each episode, record a video.
+
+Works with any SB3 DQN-family zip on these envs; the env settings saved with the model (``mario_env``) rebuild the
+same env, or ``--env``/``--actions`` say which to use for zips from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import imageio.v2 as imageio
+import numpy as np
+from stable_baselines3 import DQN
+
+from sb3_mario._io import atomic_path
+from sb3_mario.envs import make_mario_env
+from sb3_mario.errors import Sb3MarioError
+from sb3_mario.runs import read_model_data, resolve_model_path
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def play(
+    model: Any,
+    env_kwargs: dict[str, Any],
+    episodes: int = 1,
+    deterministic: bool = True,
+    record: bool = False,
+    noop_max: int = 0,
+    seed: int = 0,
+    render: bool = False,
+    max_steps: int = 5000,
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    """Play ``episodes`` episodes; return per-episode stats and (if ``record``) the RGB frames.
+
+    :param noop_max: start each episode with 0..``noop_max`` (seeded) do-nothing steps, so a deterministic
+        emulator does not replay one memorised run
+    """
+    render_mode = "human" if render else ("rgb_array" if record else None)
+    env = make_mario_env(**env_kwargs, render_mode=render_mode)
+    rng = np.random.default_rng(seed)
+    noop = _noop_action(env)
+    frames: list[np.ndarray] = []
+    stats = []
+    try:
+        for episode in range(episodes):
+            obs, info = env.reset(seed=seed + episode)
+            total, steps, done = 0.0, 0, False
+            n_noops = int(rng.integers(0, noop_max + 1)) if noop_max > 0 else 0
+            while not done and steps < max_steps:
+                if steps < n_noops:
+                    action = noop
+                else:
+                    action, _ = model.predict(obs, deterministic=deterministic)
+                obs, reward, terminated, truncated, info = env.step(int(action))
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+                if record:
+                    frames.append(env.render())  # type: ignore[arg-type]
+            stats.append(
+                {
+                    "episode": episode,
+                    "return": total,
+                    "steps": steps,
+                    "x_pos": int(info["x_pos"]),
+                    "flag": bool(info["flag_get"]),
+                    "noops": n_noops,
+                }
+            )
+    finally:
+        env.close()
+    return stats, frames
+
+
+def _noop_action(env: Any) -> int:
+    """Index of the ``NOOP`` action if the action set has one, else of plain ``right`` (the tutorial set)."""
+    meanings = env.unwrapped.get_action_meanings()
+    for wanted in ("NOOP", "right"):
+        if wanted in meanings:
+            return meanings.index(wanted)
+    return 0
+
+
+def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:
+    """Write RGB frames as ``.gif`` (imageio) or ``.mp4`` (OpenCV, mp4v), atomically."""
+    path = Path(path)
+    if path.suffix not in VIDEO_SUFFIXES:
+        raise Sb3MarioError(f"--record: use a .mp4 or .gif file name, got {path.name!r}")
+    if not frames:
+        raise Sb3MarioError("no frames to record")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".gif":
+            imageio.mimsave(
+                tmp,
+                frames,  # type: ignore[arg-type]
+                format="GIF",
+                duration=1000 / fps,
+                loop=0,
+            )
+        else:
+            height, width = frames[0].shape[:2]
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+            if not writer.isOpened():
+                raise Sb3MarioError(f"cannot open an mp4 writer for {path}")
+            for frame in frames:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            writer.release()
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sb3_mario.enjoy", description="Watch a trained Mario agent.")
+    p.add_argument("model", help="model zip, or a run folder (its best model, else its newest)")
+    p.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
+    p.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="greedy actions (default) or epsilon-greedy with the model's exploration rate",
+    )
+    p.add_argument("--record", help="write a video: out.mp4 or out.gif")
+    p.add_argument("--render", action="store_true", help="show a window (needs a display)")
+    p.add_argument("--noop-max", type=int, default=0, help="random 0..N no-op steps at each start (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed for no-op starts (default: 0)")
+    p.add_argument("--env", help="env id (default: the one saved with the model)")
+    p.add_argument("--actions", help="action set (default: the one saved with the model)")
+    args = p.parse_args(argv)
+    if args.episodes < 1:
+        p.error("--episodes must be >= 1")
+    try:
+        if args.record and Path(args.record).suffix not in VIDEO_SUFFIXES:
+            raise Sb3MarioError(f"--record: use a .mp4 or .gif file name, got {args.record!r}")
+        path = resolve_model_path(args.model, prefer_best=True)
+        env_kwargs = dict(read_model_data(path).get("mario_env") or {"env_id": "SuperMarioBros-1-1-v0"})
+        if args.env:
+            env_kwargs["env_id"] = args.env
+        if args.actions:
+            env_kwargs["actions"] = args.actions
+        model = DQN.load(path, device="cpu")
+        stats, frames = play(
+            model, env_kwargs, args.episodes, args.deterministic, bool(args.record), args.noop_max, args.seed, args.render
+        )
+    except Sb3MarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for s in stats:
+        print(
+            f"episode {s['episode']}: return {s['return']:.1f}, steps {s['steps']}, x_pos {s['x_pos']}, "
+            f"flag {'yes' if s['flag'] else 'no'}"
+        )
+    flags = sum(s["flag"] for s in stats)
+    print(f"{path}: {flags}/{len(stats)} flags, mean x_pos {np.mean([s['x_pos'] for s in stats]):.0f}")
+    if args.record:
+        try:
+            print(f"wrote {write_video(frames, args.record)} ({len(frames)} frames)")
+        except Sb3MarioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

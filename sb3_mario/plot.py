@@ -1,0 +1,107 @@
+"""``python -m sb3_mario.plot RUN [RUN ...] -o curves.png``: learning curves of one or more runs.
+
+Panels: episode return and episode x_pos (rolling mean over ``--window`` episodes) against env steps, and the
+evaluation flag rate (SB3's ``evaluations.npz``) against env steps. ``--time`` puts wall-clock hours on the x axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from sb3_mario._io import atomic_path
+from sb3_mario.errors import Sb3MarioError
+
+
+def read_monitor(folder: Path) -> dict[str, np.ndarray]:
+    """Episodes of all Monitor CSVs in a run folder, ordered by wall time: steps, time, return, x_pos, flag."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*monitor.csv")):
+        with open(path) as f:
+            next(f)  # the '#{"t_start": ...}' line
+            rows.extend(csv.DictReader(f))
+    if not rows:
+        raise Sb3MarioError(f"{folder}: no Monitor CSV (*.monitor.csv) in this run folder")
+    rows.sort(key=lambda r: float(r["t"]))
+    lengths = np.array([int(r["l"]) for r in rows])
+    return {
+        "steps": np.cumsum(lengths),
+        "hours": np.array([float(r["t"]) for r in rows]) / 3600,
+        "return": np.array([float(r["r"]) for r in rows]),
+        "x_pos": np.array([float(r.get("max_x_pos") or r.get("x_pos") or 0) for r in rows]),
+        "flag": np.array([r.get("flag_get") == "True" for r in rows], dtype=float),
+    }
+
+
+def rolling(values: np.ndarray, window: int) -> np.ndarray:
+    window = max(1, min(window, len(values)))
+    kernel = np.ones(window) / window
+    padded = np.concatenate([np.full(window - 1, values[0]), values])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def plot_runs(folders: list[Path], out: Path, window: int = 50, wall_clock: bool = False) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    x_key = "hours" if wall_clock else "steps"
+    for folder in folders:
+        episodes = read_monitor(folder)
+        label = folder.name if len({f.name for f in folders}) == len(folders) else str(folder)
+        axes[0].plot(episodes[x_key], rolling(episodes["return"], window), label=label)
+        axes[1].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
+        evaluations = folder / "evaluations.npz"
+        if evaluations.is_file():
+            data = np.load(evaluations)
+            if "successes" in data and len(data["successes"]):
+                flag_rate = np.asarray(data["successes"], dtype=float).mean(axis=1)
+                x = data["timesteps"]
+                if wall_clock:  # map eval steps to the wall time at which training reached them
+                    x = np.interp(x, episodes["steps"], episodes["hours"])
+                axes[2].plot(x, flag_rate, marker="o", label=label)
+    xlabel = "wall clock (hours)" if wall_clock else "env steps"
+    for ax, title in zip(axes, ["episode return", "episode max x_pos (flag ~3161)", "eval flag rate"], strict=True):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(3161, color="gray", linestyle="--", linewidth=0.8)
+    axes[2].set_ylim(-0.05, 1.05)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sb3_mario.plot", description="Plot learning curves of runs as PNG.")
+    p.add_argument("runs", nargs="+", help="run folders (logs/<algo>/<env>_<n>)")
+    p.add_argument("-o", "--output", default="learning_curves.png", help="PNG to write (default: %(default)s)")
+    p.add_argument("--window", type=int, default=50, help="rolling mean window in episodes (default: 50)")
+    p.add_argument("--time", action="store_true", help="wall-clock hours on the x axis instead of env steps")
+    args = p.parse_args(argv)
+    try:
+        folders = [Path(r) for r in args.runs]
+        for folder in folders:
+            if not folder.is_dir():
+                raise Sb3MarioError(f"{folder}: not a run folder")
+        if Path(args.output).suffix != ".png":
+            raise Sb3MarioError(f"-o: expected a .png file name, got {args.output!r}")
+        out = plot_runs(folders, Path(args.output), args.window, args.time)
+    except Sb3MarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

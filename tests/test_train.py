@@ -1,0 +1,282 @@
+"""The training CLI end to end on the real env with tiny budgets: files, config, TensorBoard, signals, resume,
+worker crash, enjoy, plot, and every bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from sb3_mario import DDQN
+
+ENV = "SuperMarioBros-1-1-v0"
+TINY = ["-params", "buffer_size:400", "learning_starts:64", "target_update_interval:100"]
+
+
+def run_cli(module, *args, timeout=240, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def train(tmp_path, *args):
+    return run_cli("sb3_mario.train", "-f", tmp_path / "logs", "--vec-env", "dummy", "--verbose", "0", *args)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    result = train(tmp, "-n", 256, "--eval-freq", 128, "--eval-episodes", 1, "--save-freq", 128, "--save-replay-buffer", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, tmp / "logs" / "ddqn" / f"{ENV}_1", result
+
+
+def test_run_folder_files(tiny_run):
+    _, run, result = tiny_run
+    assert "done at 2" in result.stdout and result.stderr == ""
+    for name in (
+        f"{ENV}.zip",
+        "best_model.zip",
+        "evaluations.npz",
+        "config.yml",
+        "args.yml",
+        "command.txt",
+        "0.monitor.csv",
+        "checkpoints/latest.yml",
+        "checkpoints/replay_buffer.pkl",
+        "checkpoints/model_128_steps.zip",
+        "checkpoints/model_256_steps.zip",
+    ):
+        assert (run / name).is_file(), name
+    assert not list(run.rglob("*.tmp*"))  # atomic writes leave no temporaries behind
+    model = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    assert model.num_timesteps >= 256 and model.mario_env == {
+        "env_id": ENV,
+        "actions": "tutorial",
+        "frame_skip": 4,
+        "screen_size": 84,
+        "frame_stack": 4,
+    }
+    assert yaml.safe_load((run / "checkpoints/latest.yml").read_text())["num_timesteps"] >= 256
+    evaluations = np.load(run / "evaluations.npz")
+    assert list(evaluations["timesteps"]) == [128, 256] and "successes" in evaluations
+    assert "sb3_mario.train" in (run / "command.txt").read_text()
+
+
+def test_tensorboard_has_mario_metrics(tiny_run):
+    _, run, _ = tiny_run
+    events = EventAccumulator(str(next((run / "tensorboard").rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in (
+        "rollout/ep_x_pos_mean",
+        "rollout/flag_rate",
+        "rollout/best_x_pos",
+        "eval/mean_x_pos",
+        "eval/flag_rate",
+        "eval/success_rate",
+        "train/loss",
+        "train/argmax_disagreement",
+        "rollout/exploration_rate",
+    ):
+        assert tag in tags, tag
+    assert events.Scalars("rollout/ep_x_pos_mean")[-1].value > 0
+
+
+def test_config_yml_reproduces_the_run(tiny_run):
+    tmp, run, _ = tiny_run
+    again = train(tmp, "-n", 256, "--eval-freq", 0, "-conf", run / "config.yml", "--seed", 0)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rerun = tmp / "logs" / "ddqn" / f"{ENV}_2"
+    assert yaml.safe_load((rerun / "config.yml").read_text()) == yaml.safe_load((run / "config.yml").read_text())
+    a = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    b = DDQN.load(rerun / f"{ENV}.zip", device="cpu")
+    for pa, pb in zip(a.policy.parameters(), b.policy.parameters(), strict=True):
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+
+
+def test_resume_continues_steps_buffer_and_exploration(tiny_run):
+    _, run, _ = tiny_run
+    before = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    result = run_cli("sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loaded replay buffer" in result.stdout
+    after = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    assert after.num_timesteps >= before.num_timesteps + 128
+    assert after.exploration_timesteps == before.exploration_timesteps + (after.num_timesteps - before.num_timesteps)
+    assert after._n_updates > before._n_updates
+    events = [p for p in (run / "tensorboard").iterdir() if p.is_dir()]
+    assert len(events) == 1  # TensorBoard continues in the same run, at the right step
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftovers():
+    yield
+    while STARTED:  # a failed test must not leave a trainer (and its env workers) running
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def start_training(tmp_path, *args):
+    cmd = [
+        sys.executable,
+        "-m",
+        "sb3_mario.train",
+        "-f",
+        str(tmp_path / "logs"),
+        "-n",
+        "100000",
+        "--eval-freq",
+        "0",
+        "--save-freq",
+        "100000",
+        "--save-replay-buffer",
+        "--verbose",
+        "0",
+        *TINY,
+        *args,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    STARTED.append(proc)
+    monitor = tmp_path / "logs" / "ddqn" / f"{ENV}_1" / "0.monitor.csv"
+    deadline = time.time() + 180
+    while time.time() < deadline:  # wait for learning: a few finished episodes after learning_starts
+        if monitor.is_file() and len(monitor.read_text().splitlines()) > 6:
+            return proc, monitor.parent
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("training did not start")
+
+
+@pytest.mark.parametrize("sig, whole_group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_signal_saves_and_exits_cleanly(tmp_path, sig, whole_group):
+    proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc")
+    if whole_group:  # Ctrl-C in a terminal: the whole process group, env workers included
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert f"stopped by {signal.Signals(sig).name}" in out and "Traceback" not in err
+    model = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    assert 0 < model.num_timesteps < 100000
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    assert load_from_pkl(run / "checkpoints" / "replay_buffer.pkl").size() > 0
+
+
+def children_of(pid):
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children.get(pid, [])
+
+
+def test_worker_crash_is_clear_and_keeps_work(tmp_path):
+    proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc", "--save-freq", "64")
+    # SubprocVecEnv workers are children of the forkserver process, itself a child of the trainer
+    servers = [p for p in children_of(proc.pid) if b"forkserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    workers = [w for server in servers for w in children_of(server)]
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "an env worker process died" in err and "Traceback" not in err
+    assert (run / f"{ENV}.zip").is_file() and list((run / "checkpoints").glob("model_*_steps.zip"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-n", "0"], "must be positive"),
+        (["-n", "-5"], "must be positive"),
+        (["--env", "SuperMarioBros-9-1-v0"], "unknown Super Mario Bros env id"),
+        (["-params", "gama:0.9"], "gama: unknown hyperparameter for ddqn"),
+        (["-params", "gamma:high"], "gamma: must be a number in [0.0, 1.0]"),
+        (["-params", "batch_size:0"], "batch_size: must be an integer >= 1"),
+        (["-params", "env_kwargs:{frame_skip: 0}"], "env_kwargs.frame_skip: must be an integer >= 1"),
+        (["-params", "env_kwargs:{actions: [[jump]]}"], "env_kwargs.actions: invalid button 'jump'"),
+        (["-params", "noequals"], "expected key:value"),
+        (["--algo", "dqn", "-params", "exploration_decay:0.9"], "exploration_decay: unknown hyperparameter for dqn"),
+        (["-conf", "missing.yml"], "missing.yml: cannot read"),
+        (["--device", "tpu"], "--device"),
+        (["-i", "nope.zip"], "nope.zip: no such file"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = train(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if "usage:" not in result.stderr:
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "logs").exists()  # nothing built before validation
+
+
+def test_bad_files_exit_2(tmp_path):
+    bad_yaml = tmp_path / "bad.yml"
+    bad_yaml.write_text("default: {gamma: [0.9\n")
+    truncated = tmp_path / "truncated.zip"
+    not_zip = tmp_path / "model.zip"
+    not_zip.write_text("hello")
+    for args, message in [(["-conf", bad_yaml], "invalid YAML"), (["-i", not_zip], "not a zip file")]:
+        result = train(tmp_path, *args)
+        assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "full.zip", "w") as zf:
+        zf.writestr("data", "x" * 5000)
+        zf.writestr("policy.pth", "y" * 5000)
+    truncated.write_bytes((tmp_path / "full.zip").read_bytes()[:3000])
+    result = train(tmp_path, "-i", truncated)
+    assert result.returncode == 2 and "truncated.zip" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_enjoy_records_a_readable_video(tiny_run, tmp_path, suffix):
+    _, run, _ = tiny_run
+    video = tmp_path / f"mario{suffix}"
+    result = run_cli("sb3_mario.enjoy", run, "--episodes", 2, "--record", video, "--noop-max", 5)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "episode 0: return" in result.stdout and "episode 1: return" in result.stdout
+    if suffix == ".gif":
+        frames = imageio.mimread(video)
+        assert len(frames) > 10 and frames[0].shape[:2] == (240, 256)
+    else:
+        capture = cv2.VideoCapture(str(video))
+        ok, frame = capture.read()
+        assert ok and frame.shape == (240, 256, 3) and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 10
+
+
+def test_enjoy_and_plot_bad_input(tmp_path):
+    result = run_cli("sb3_mario.enjoy", tmp_path / "missing.zip")
+    assert result.returncode == 2 and "no such file" in result.stderr and result.stderr.count("\n") == 1
+    result = run_cli("sb3_mario.plot", tmp_path, "-o", tmp_path / "x.png")
+    assert result.returncode == 2 and "no Monitor CSV" in result.stderr
+
+
+def test_plot_writes_png(tiny_run, tmp_path):
+    _, run, _ = tiny_run
+    out = tmp_path / "curves.png"
+    for extra in ([], ["--time"]):
+        result = run_cli("sb3_mario.plot", run, "-o", out, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        image = imageio.imread(out)
+        assert image.shape[0] > 200 and image.shape[1] > 600
