@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from bench import bench_env, bench_learner, bench_memory
 
@@ -10,10 +11,19 @@ BENCHES = {"env": bench_env, "memory": bench_memory, "learner": bench_learner}
 
 
 def main(names: list[str]) -> None:
+    tables = []
     for name in names or list(BENCHES):
         module = BENCHES[name]
-        print(f"## {name}\n")
-        print(module.table(module.run()))
+        tables.append(f"### {name}\n\n{module.table(module.run())}")
+        print(tables[-1])
+    if not names:  # a full run refreshes the tables kept in bench/README.md
+        readme = Path(__file__).with_name("README.md")
+        text = readme.read_text() if readme.exists() else ""
+        start, end = "<!-- results:start -->", "<!-- results:end -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            tail = rest.split(end, 1)[1]
+            readme.write_text(f"{head}{start}\n{chr(10).join(tables)}{end}{tail}")
 
 
 if __name__ == "__main__":
