@@ -131,10 +131,13 @@ class Run:
         atomic_write_text(self.folder / "command.txt", command + "\n")
 
     def make_envs(self) -> tuple[VecEnv, VecEnv | None]:
-        n_envs = self.hyperparams.get("n_envs", 1)
-        vec_env = self.args.vec_env if n_envs > 1 or self.args.vec_env == "dummy" else "subproc"
         env = make_mario_vec_env(
-            self.args.env, n_envs=n_envs, vec_env=vec_env, seed=self.args.seed, monitor_dir=str(self.folder), **self.env_kwargs
+            self.args.env,
+            n_envs=self.hyperparams.get("n_envs", 1),
+            vec_env=self.args.vec_env,
+            seed=self.args.seed,
+            monitor_dir=str(self.folder),
+            **self.env_kwargs,
         )
         eval_env = None
         if self.args.eval_freq > 0:
