@@ -20,10 +20,9 @@ for name in ("sb3_mario", "sb3_mario.envs"):  # namespace stubs: import submodul
 
 backend = importlib.import_module("sb3_mario.envs.backend")
 wrappers = importlib.import_module("sb3_mario.envs.wrappers")
+import numpy as np  # noqa: E402
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 from gymnasium.wrappers import FrameStackObservation  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 assert backend.LEGACY_BACKEND is (sys.version_info < (3, 13))
 ids = backend.backend_env_ids()
