@@ -19,10 +19,14 @@ CHECK = Path(__file__).parent / "compat" / "check_gymnasium_backend.py"
 def find_python313():
     candidates = [
         os.environ.get("SB3_MARIO_PY313"),
-        shutil.which("python3.13"),
         *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*/bin/python"))),
+        shutil.which("python3.13"),
     ]
-    return next((c for c in candidates if c and Path(c).exists()), None)
+    check = "import sys; assert sys.version_info >= (3, 13)"
+    for candidate in candidates:  # a pyenv shim can exist and still not run: ask each candidate
+        if candidate and subprocess.run([candidate, "-c", check], capture_output=True).returncode == 0:
+            return candidate
+    return None
 
 
 @pytest.mark.slow
