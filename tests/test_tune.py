@@ -76,6 +76,7 @@ def test_two_journal_workers_finish_exactly_max_total(tmp_path):
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
     assert all(t.state != TrialState.RUNNING for t in trials)
     assert (folder / "best_hyperparams.yml").is_file() and (folder / "trials.csv").is_file()
+    assert (folder / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_nan_reward_prunes_and_study_continues(tmp_path, monkeypatch):
