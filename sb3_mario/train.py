@@ -108,7 +108,14 @@ class Run:
         self.resume_data = read_model_data(self.resume_from) if self.resume_from else {}
         if self.resume_data.get("mario_env"):  # the env travels with the model
             overrides["env_kwargs"] = {k: v for k, v in self.resume_data["mario_env"].items() if k != "env_id"}
-        self.hyperparams = load_hyperparams(args.algo, args.env, args.conf_file, overrides)
+        conf_file = args.conf_file
+        if conf_file is None and self.resume_from is not None:
+            # resuming: the hyperparameters of the run the model came from (the model's own are used anyway)
+            for folder in (self.resume_from.parent, self.resume_from.parent.parent):
+                if (folder / "config.yml").is_file():
+                    conf_file = str(folder / "config.yml")
+                    break
+        self.hyperparams = load_hyperparams(args.algo, args.env, conf_file, overrides)
         if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
             raise ConfigError(f"--device: expected auto, cpu or cuda[:N], got {args.device!r}")
         if args.trained_agent and Path(args.trained_agent).is_dir():

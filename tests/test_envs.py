@@ -284,3 +284,12 @@ def test_fast_screen_copy_matches_numpy_copy():
     assert fast.flags.c_contiguous and not np.shares_memory(fast, screen)
     np.testing.assert_array_equal(fast, np.array(screen))
     env.close()
+
+
+def test_step_after_close_is_an_error_not_a_crash():
+    env = MarioBackendEnv()
+    env.reset()
+    env.step(0)
+    env.close()
+    with pytest.raises(EnvStateError, match="closed"):
+        env.step(0)

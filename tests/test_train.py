@@ -113,6 +113,7 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     assert after.num_timesteps >= before.num_timesteps + 128
     assert after.exploration_timesteps == before.exploration_timesteps + (after.num_timesteps - before.num_timesteps)
     assert after._n_updates > before._n_updates
+    assert yaml.safe_load((run / "config.yml").read_text())[ENV]["buffer_size"] == 400  # the run's own config
     events = [p for p in (run / "tensorboard").iterdir() if p.is_dir()]
     assert len(events) == 1  # TensorBoard continues in the same run, at the right step
 

@@ -200,10 +200,15 @@ class DDQN(DQN):
     def _setup_model(self) -> None:
         if self.replay_buffer_class is None and is_frame_stack_space(self.observation_space):
             self.replay_buffer_class = FrameStackReplayBuffer
+        if isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, FrameStackReplayBuffer):
+            # the frame buffer computes n-step returns itself: hand it n_steps, and keep SB3 from warning that it
+            # ignores n_steps for a custom buffer class (also when a saved model is loaded)
             self.replay_buffer_kwargs = {"n_steps": self.n_steps, "gamma": self.gamma, **self.replay_buffer_kwargs}
-            n_steps, self.n_steps = self.n_steps, 1  # configured above; keeps SB3 from warning that it is ignored
-            super()._setup_model()
-            self.n_steps = n_steps
+            n_steps, self.n_steps = self.n_steps, 1
+            try:
+                super()._setup_model()
+            finally:
+                self.n_steps = n_steps
         else:
             super()._setup_model()
         self.exploration_rate = self._exploration_rate()

@@ -195,6 +195,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         """Release the emulator; calling it again is a no-op."""
         if not self._closed:
             self._closed = True
+            self._episode_over = True  # step() now raises instead of reaching the released emulator
             self._nes.close()
 
     def _check_open(self) -> None:

@@ -46,7 +46,7 @@ class MarioFrameSkip(gymnasium.Wrapper):
             if terminated or truncated:
                 break
             if self.max_pool and i == self.skip - 2:
-                prev = obs
+                prev = np.array(obs)  # another env may reuse its frame buffer on the next step
         if prev is not None and not (terminated or truncated):
             obs = np.maximum(prev, obs)
         return obs, total_reward, terminated, truncated, info
