@@ -214,7 +214,7 @@ class TutorialRunner:
         env, mario, state = self.env, self.mario, self.state
         for _ in range(n):
             action = mario.act(state)
-            next_state, reward, done, trunc, info = env.step(action)
+            next_state, reward, done, _trunc, info = env.step(action)
             mario.cache(state, next_state, action, reward, done)
             mario.learn()
             state = next_state
