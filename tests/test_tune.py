@@ -247,3 +247,21 @@ def test_postgres_killed_worker_is_failed_retried_and_count_exact(tmp_path, post
     assert retries and retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert retries[0].params == killed.params
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == n_total
+
+
+def test_journal_fail_stale_after_requeues_a_dead_workers_trial(tmp_path):
+    folder = tmp_path / "logs" / "ddqn" / "ddqn_mario"
+    folder.mkdir(parents=True)
+    storage = JournalStorage(JournalFileBackend(str(folder / "study.journal")))
+    study = optuna.create_study(study_name="ddqn_mario", storage=storage, direction="maximize")
+    dead = study.ask()  # a worker that died mid-trial: RUNNING forever on a journal
+    sample_ddqn_params(dead)
+    without = run_tune(*tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))
+    assert without.returncode == 0 and "ran 0 trial(s)" in without.stdout  # no automatic sweep of a live-looking trial
+    result = run_tune(*tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1, "--fail-stale-after", 0))
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = optuna.load_study(study_name="ddqn_mario", storage=storage).trials
+    assert trials[0].state == TrialState.FAIL
+    retry = trials[1]
+    assert retry.user_attrs["retry_of"] == 0 and retry.params == dead.params
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
