@@ -220,6 +220,12 @@ def test_subproc_vec_env_two_envs():
     venv.close()
 
 
+def test_subproc_workers_print_nothing():
+    script = "from sb3_mario import make_mario_vec_env; make_mario_vec_env(n_envs=2, vec_env='subproc').close()"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stderr == "" and out.stdout == ""
+
+
 def test_subproc_worker_build_failure_is_clear():
     with pytest.raises(EnvConfigError, match="worker"):
         make_mario_vec_env(n_envs=2, vec_env="subproc", screen_size=3)

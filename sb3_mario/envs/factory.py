@@ -114,6 +114,10 @@ def make_mario_vec_env(
         return make_vec_env(vec_env_cls=DummyVecEnv, **kwargs)
     if start_method is None:
         start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if start_method == "forkserver":
+        # Workers unpickle SB3's worker function, importing SB3 (and so legacy gym, which prints its notice) before
+        # sb3_mario: preloading sb3_mario in the fork server imports gym quietly once for every worker.
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", "sb3_mario"])
     try:
         return make_vec_env(vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": start_method}, **kwargs)
     except (EOFError, ConnectionError, BrokenPipeError) as exc:
