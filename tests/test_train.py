@@ -21,9 +21,18 @@ ENV = "SuperMarioBros-1-1-v0"
 TINY = ["-params", "buffer_size:400", "learning_starts:64", "target_update_interval:100"]
 
 
+# one torch thread per CLI process: bit-reproducible runs, and no oversubscription beside env worker processes
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def run_cli(module, *args, timeout=240, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=CLI_ENV,
+        **kwargs,
     )
 
 
@@ -150,7 +159,9 @@ def start_training(tmp_path, *args):
         *TINY,
         *args,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=CLI_ENV
+    )
     STARTED.append(proc)
     monitor = tmp_path / "logs" / "ddqn" / f"{ENV}_1" / "0.monitor.csv"
     deadline = time.time() + 180
