@@ -67,9 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY:VALUE",
         help="override hyperparameters, each value read as YAML, e.g. gamma:0.99 train_freq:4",
     )
-    p.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env transitions; <= 0 disables")
+    p.add_argument(
+        "--eval-freq", type=int, default=25_000, help="evaluate every N env transitions; <= 0 disables (default: 25000)"
+    )
     p.add_argument("--eval-episodes", type=positive_int, default=5, help="episodes per evaluation (default: 5)")
-    p.add_argument("--save-freq", type=int, default=50_000, help="checkpoint every N env transitions; <= 0 disables")
+    p.add_argument(
+        "--save-freq", type=int, default=50_000, help="checkpoint every N env transitions; <= 0 disables (default: 50000)"
+    )
     p.add_argument(
         "--save-replay-buffer",
         action="store_true",
