@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-P", "--progress", action="store_true", help="show a progress bar with steps/s and ETA")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="0 quiet, 1 info, 2 debug")
+    p.add_argument(
+        "-optimize",
+        "--optimize-hyperparameters",
+        action="store_true",
+        help="run an Optuna search instead (same as python -m sb3_mario.tune; see its --help)",
+    )
     return p
 
 
@@ -262,8 +268,15 @@ class Run:
         return exit_code
 
 
+OPTIMIZE_FLAGS = ("-optimize", "--optimize", "--optimize-hyperparameters")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(flag in argv for flag in OPTIMIZE_FLAGS):  # rl-zoo's spelling of a search: run sb3_mario.tune
+        from sb3_mario import tune
+
+        return tune.main([a for a in argv if a not in OPTIMIZE_FLAGS])
     # eval runs in this process (DummyVecEnv) while training envs may be subprocesses: expected, not a problem
     warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     args = build_parser().parse_args(argv)

@@ -265,3 +265,11 @@ def test_journal_fail_stale_after_requeues_a_dead_workers_trial(tmp_path):
     retry = trials[1]
     assert retry.user_attrs["retry_of"] == 0 and retry.params == dead.params
     assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def test_train_optimize_is_an_alias_of_tune(tmp_path):
+    cmd = ["--optimize-hyperparameters", *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1)]
+    result = subprocess.run([sys.executable, "-m", "sb3_mario.train", *cmd], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "this worker ran 1 trial(s)" in result.stdout
+    assert (tmp_path / "logs" / "ddqn" / "ddqn_mario" / "best_hyperparams.yml").is_file()
