@@ -212,6 +212,7 @@ ALGO_KEYS: dict[str, dict[str, Check]] = {
         "max_grad_norm": optional(number_in(0.0, 1e9, low_open=True)),
         "exploration_schedule": one_of("exponential", "linear"),
         "exploration_decay": number_in(0.0, 1.0, low_open=True),
+        "overlap_learning": boolean,
     },
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,19 +24,30 @@ from sb3_mario.errors import Sb3MarioError
 
 
 def read_monitor(folder: Path) -> dict[str, np.ndarray]:
-    """Episodes of all Monitor CSVs in a run folder, ordered by wall time: steps, time, return, x_pos, flag."""
-    rows: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*monitor.csv")):
+    """Episodes of all Monitor CSVs in a run folder, in order: steps, hours, return, x_pos, flag.
+
+    A resumed run has one CSV per session (``0.part1.monitor.csv``, ..., ``0.monitor.csv``); sessions are ordered by
+    their start time and ``hours`` counts training time only (each session continues where the previous one ended).
+    """
+    sessions: list[tuple[float, list[dict[str, Any]]]] = []
+    for path in folder.glob("*monitor.csv"):
         with open(path) as f:
-            next(f)  # the '#{"t_start": ...}' line
-            rows.extend(csv.DictReader(f))
-    if not rows:
+            header = json.loads(f.readline().lstrip("#") or "{}")
+            sessions.append((float(header.get("t_start", 0.0)), list(csv.DictReader(f))))
+    if not any(rows for _, rows in sessions):
         raise Sb3MarioError(f"{folder}: no Monitor CSV (*.monitor.csv) in this run folder")
-    rows.sort(key=lambda r: float(r["t"]))
+    rows: list[dict[str, Any]] = []
+    hours: list[float] = []
+    offset = 0.0
+    for _, session in sorted(sessions, key=lambda s: s[0]):
+        session.sort(key=lambda r: float(r["t"]))
+        rows.extend(session)
+        hours.extend((offset + float(r["t"])) / 3600 for r in session)
+        offset += float(session[-1]["t"]) if session else 0.0
     lengths = np.array([int(r["l"]) for r in rows])
     return {
         "steps": np.cumsum(lengths),
-        "hours": np.array([float(r["t"]) for r in rows]) / 3600,
+        "hours": np.array(hours),
         "return": np.array([float(r["r"]) for r in rows]),
         "x_pos": np.array([float(r.get("max_x_pos") or r.get("x_pos") or 0) for r in rows]),
         "flag": np.array([r.get("flag_get") == "True" for r in rows], dtype=float),

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 
 from sb3_mario._io import atomic_write_text
 from sb3_mario.callbacks import (
@@ -143,9 +143,25 @@ class Run:
         # the hyperparameter file's own shape: `-conf config.yml` (with this run's --algo/--env/--seed) reruns it
         config = {self.args.env: self.hyperparams}
         atomic_write_text(self.folder / "config.yml", yaml.safe_dump(config, sort_keys=False))
-        atomic_write_text(self.folder / "args.yml", yaml.safe_dump(vars(self.args)))
         command = shlex.join([Path(sys.executable).name, "-m", "sb3_mario.train", *self.argv])
-        atomic_write_text(self.folder / "command.txt", command + "\n")
+        previous = self.folder / "command.txt"
+        if previous.is_file():  # resumed in this folder: keep the history of commands and episodes
+            atomic_write_text(previous, previous.read_text() + command + "\n")
+            self.keep_monitor_files()
+        else:
+            atomic_write_text(previous, command + "\n")
+        atomic_write_text(self.folder / "args.yml", yaml.safe_dump(vars(self.args)))
+
+    def keep_monitor_files(self) -> None:
+        """Rename ``<rank>.monitor.csv`` of earlier sessions to ``<rank>.part<k>.monitor.csv`` (Monitor truncates)."""
+        for path in sorted(self.folder.glob("*.monitor.csv")):
+            rank = path.name.split(".")[0]
+            if path.name != f"{rank}.monitor.csv":
+                continue
+            k = 1
+            while (self.folder / f"{rank}.part{k}.monitor.csv").exists():
+                k += 1
+            path.rename(self.folder / f"{rank}.part{k}.monitor.csv")
 
     def make_envs(self) -> tuple[VecEnv, VecEnv | None]:
         env = make_mario_vec_env(
@@ -263,9 +279,20 @@ class Run:
         finally:
             for vec in (env, eval_env):
                 if vec is not None:
-                    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError, OSError):
-                        vec.close()
+                    close_env(vec, worker_died=exit_code == 1)
         return exit_code
+
+
+def close_env(vec: VecEnv, worker_died: bool = False) -> None:
+    """Close a VecEnv; after a worker died, stop the others instead (SB3's close() would wait on them forever)."""
+    if worker_died and isinstance(vec, SubprocVecEnv):
+        for process in vec.processes:
+            process.kill()  # workers ignore SIGINT/SIGTERM; they hold nothing to save
+            process.join(timeout=10)
+        vec.closed = True
+        return
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError, OSError):
+        vec.close()
 
 
 OPTIMIZE_FLAGS = ("-optimize", "--optimize", "--optimize-hyperparameters")

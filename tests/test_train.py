@@ -16,6 +16,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sb3_mario import DDQN
+from sb3_mario.plot import read_monitor
 
 ENV = "SuperMarioBros-1-1-v0"
 TINY = ["-params", "buffer_size:400", "learning_starts:64", "target_update_interval:100"]
@@ -115,6 +116,8 @@ def test_config_yml_reproduces_the_run(tiny_run):
 def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     _, run, _ = tiny_run
     before = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    episodes_before = read_monitor(run)
+    first_command = (run / "command.txt").read_text()
     result = run_cli("sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded replay buffer" in result.stdout
@@ -125,6 +128,15 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     assert yaml.safe_load((run / "config.yml").read_text())[ENV]["buffer_size"] == 400  # the run's own config
     events = [p for p in (run / "tensorboard").iterdir() if p.is_dir()]
     assert len(events) == 1  # TensorBoard continues in the same run, at the right step
+    # nothing of the first session is lost: its episodes and command are kept beside the new ones
+    episodes_after = read_monitor(run)
+    n_before = len(episodes_before["steps"])
+    assert (run / "0.part1.monitor.csv").is_file() and (run / "0.monitor.csv").is_file()
+    assert n_before >= 1 and len(episodes_after["steps"]) >= n_before
+    np.testing.assert_array_equal(episodes_after["return"][:n_before], episodes_before["return"])
+    assert np.all(np.diff(episodes_after["hours"]) >= 0)  # training time continues across sessions
+    commands = (run / "command.txt").read_text()
+    assert commands.startswith(first_command) and commands.count("sb3_mario.train") == 2
 
 
 STARTED: list[subprocess.Popen] = []
@@ -202,13 +214,14 @@ def children_of(pid):
     return children.get(pid, [])
 
 
-def test_worker_crash_is_clear_and_keeps_work(tmp_path):
+@pytest.mark.parametrize("victim", [0, -1])  # the first env's worker, or one whose sibling has already answered
+def test_worker_crash_is_clear_and_keeps_work(tmp_path, victim):
     proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc", "--save-freq", "64")
     # SubprocVecEnv workers are children of the forkserver process, itself a child of the trainer
     servers = [p for p in children_of(proc.pid) if b"forkserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
     workers = [w for server in servers for w in children_of(server)]
     assert len(workers) == 2
-    os.kill(workers[-1], signal.SIGKILL)
+    os.kill(sorted(workers)[victim], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "an env worker process died" in err and "Traceback" not in err

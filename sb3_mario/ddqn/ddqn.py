@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, TypeVar
+import os
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.dqn import DQN
 from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
 from torch.nn import functional as F
 
 from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
+from sb3_mario.ddqn.overlap import BackgroundLearner
 from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
 from sb3_mario.errors import ConfigError
 
 SelfDDQN = TypeVar("SelfDDQN", bound="DDQN")
 
 EXPLORATION_SCHEDULES = ("exponential", "linear")
+
+
+class _UpdateStats(NamedTuple):
+    n: int
+    losses: list[th.Tensor]
+    q_means: list[th.Tensor]
+    disagreements: list[th.Tensor]
 
 
 def double_q_target(
@@ -59,7 +68,9 @@ class DDQN(DQN):
       ``train_freq`` env steps, keeping one gradient step per ``train_freq`` transitions however many envs there are;
     - ``max_grad_norm=None`` (the tutorial) does not clip gradients;
     - image observations stacked on the first axis get :class:`~sb3_mario.FrameStackReplayBuffer` by default,
-      with ``n_steps`` returns.
+      with ``n_steps`` returns;
+    - with ``overlap_learning`` the gradient steps of ``learn()`` run in a background thread while the envs step
+      (see :mod:`sb3_mario.ddqn.overlap`: same updates, actions lag one update behind).
 
     :param policy: ``"CnnPolicy"`` (MarioCNN), ``"MlpPolicy"``, ``"MultiInputPolicy"`` or a policy class
     :param env: the environment (a Gymnasium env, a VecEnv or a registered id)
@@ -82,6 +93,8 @@ class DDQN(DQN):
     :param exploration_decay: per-transition factor of the exponential schedule
     :param exploration_fraction: fraction of the first ``learn()`` budget over which the linear schedule decays
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
+    :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
+        with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
     :param stats_window_size: window size for rollout logging
     :param tensorboard_log: TensorBoard log directory
     :param policy_kwargs: keyword arguments for the policy
@@ -120,6 +133,7 @@ class DDQN(DQN):
         exploration_decay: float = 0.99999975,
         exploration_fraction: float = 0.1,
         max_grad_norm: float | None = None,
+        overlap_learning: bool = True,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -184,6 +198,8 @@ class DDQN(DQN):
         self.exploration_timesteps = 0
         # linear schedule length in transitions, fixed by the first learn()
         self.exploration_horizon: int | None = None
+        self.overlap_learning = overlap_learning
+        self._learner: BackgroundLearner | None = None  # set during an overlapped learn()
         if _init_setup_model:
             self._setup_model()
 
@@ -242,6 +258,7 @@ class DDQN(DQN):
         """Update the target network from the online one (a hard copy when ``tau == 1``)."""
         from stable_baselines3.common.utils import polyak_update
 
+        self._finish_update()
         polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
@@ -251,11 +268,20 @@ class DDQN(DQN):
         assert self.replay_buffer is not None
         if self.replay_buffer.size() == 0:
             raise RuntimeError("the replay buffer is empty: collect transitions before calling train()")
+        if self._learner is not None:
+            self._record_updates(self._learner.wait())
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        batches = [self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(gradient_steps)]
+        if self._learner is None:
+            self._record_updates(self._gradient_steps(batches))
+        else:
+            self._learner.submit(lambda: self._gradient_steps(batches))
+
+    def _gradient_steps(self, batches: list[ReplayBufferSamples]) -> _UpdateStats:
+        """One double-Q gradient step per batch; touches the networks and optimizer only (it may run in a thread)."""
         losses, q_means, disagreements = [], [], []
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+        for replay_data in batches:
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             with th.no_grad():
                 next_q_online = self.q_net(replay_data.next_observations)
@@ -273,12 +299,22 @@ class DDQN(DQN):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-        self._n_updates += gradient_steps
+        return _UpdateStats(len(batches), losses, q_means, disagreements)
+
+    def _record_updates(self, stats: _UpdateStats | None) -> None:
+        if stats is None:
+            return
+        self._n_updates += stats.n
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if gradient_steps > 0:
-            self.logger.record("train/loss", th.stack(losses).mean().item())
-            self.logger.record("train/q_mean", th.stack(q_means).mean().item())
-            self.logger.record("train/argmax_disagreement", th.stack(disagreements).mean().item())
+        if stats.n > 0:
+            self.logger.record("train/loss", th.stack(stats.losses).mean().item())
+            self.logger.record("train/q_mean", th.stack(stats.q_means).mean().item())
+            self.logger.record("train/argmax_disagreement", th.stack(stats.disagreements).mean().item())
+
+    def _finish_update(self) -> None:
+        """Apply the gradient steps in flight (overlapped learning), if any."""
+        if self._learner is not None:
+            self._record_updates(self._learner.wait())
 
     def predict(
         self,
@@ -289,7 +325,7 @@ class DDQN(DQN):
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Epsilon-greedy actions, with an explore/exploit coin per env (SB3's ``DQN`` draws one per batch)."""
         if deterministic or self.exploration_rate <= 0.0:
-            return self.policy.predict(observation, state, episode_start, deterministic)
+            return self._greedy(observation, state, episode_start)
         vectorized = self.policy.is_vectorized_observation(observation)
         if vectorized:
             first = observation[next(iter(observation))] if isinstance(observation, dict) else observation
@@ -300,11 +336,33 @@ class DDQN(DQN):
         if explore.all():
             actions = np.array([self.action_space.sample() for _ in range(n_batch)])
         else:
-            actions, state = self.policy.predict(observation, state, episode_start, deterministic)
+            actions, state = self._greedy(observation, state, episode_start)
             actions = np.array(actions).reshape(n_batch)
             for i in np.flatnonzero(explore):
                 actions[i] = self.action_space.sample()
         return (actions if vectorized else actions[0]), state
+
+    def _greedy(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None,
+        episode_start: np.ndarray | None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Greedy actions; during an overlapped ``learn()`` from the acting copy of the online network."""
+        if self._learner is None:
+            return self.policy.predict(observation, state, episode_start, deterministic=True)
+        obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
+        with th.no_grad():
+            greedy = self._learner.acting_net._predict(obs_tensor, deterministic=True)
+        actions: np.ndarray = greedy.cpu().numpy().reshape(-1)  # Discrete actions
+        return (actions if vectorized else actions.squeeze(axis=0)), state
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._finish_update()  # save the weights of every update sampled so far
+        super().save(*args, **kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_learner"]
 
     def learn(
         self: SelfDDQN,
@@ -315,14 +373,27 @@ class DDQN(DQN):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfDDQN:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+        acting_threads = th.get_num_threads()
+        if self.overlap_learning and self._learner is None:
+            # The learner thread gets the cores the env workers leave; acting (a forward pass on n_envs frames) takes
+            # one thread meanwhile. Measured best on 2 cores (bench/README.md); restored when learn() returns.
+            learner_threads = max(1, min(acting_threads, (os.cpu_count() or 1) - self.n_envs))
+            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads)
+            th.set_num_threads(1)
+        try:
+            return super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        finally:
+            learner, self._learner = self._learner, None
+            if learner is not None:
+                th.set_num_threads(acting_threads)
+                self._record_updates(learner.close())
 
 
 def _check_hyperparameters(**hp: Any) -> None:

@@ -57,7 +57,7 @@ def check_image_space(observation_space: spaces.Space, normalized_image: bool = 
 class CnnPolicy(SB3CnnPolicy):
     """SB3's DQN ``CnnPolicy`` with :class:`MarioCNN` and, as with ``NatureCNN``, no hidden layer after it.
 
-    Parameters are those of ``stable_baselines3.dqn.policies.CnnPolicy``.
+    Parameters are those of ``stable_baselines3.dqn.policies.CnnPolicy``; Adam defaults to ``fused=True``.
     """
 
     def __init__(
@@ -75,6 +75,9 @@ class CnnPolicy(SB3CnnPolicy):
     ) -> None:
         if net_arch is None and issubclass(features_extractor_class, NatureCNN):
             net_arch = []  # the tutorial: Linear(512, n_actions) straight after the trunk
+        if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
+            # the same Adam update as one fused kernel: 2 ms instead of 14 per step on CPU (bench/README.md)
+            optimizer_kwargs = {"fused": True}
         super().__init__(
             observation_space,
             action_space,
