@@ -8,7 +8,8 @@ for all. Timed windows alternate between the contenders, several repeats, median
 
 ``ddqn`` runs its defaults: gradient steps in a background thread while the env steps (``overlap_learning``, one
 learner thread on this 2-core machine, one acting thread), fused Adam. ``ddqn_plain_loop`` is the same model with
-``overlap_learning=False`` (SB3's sequential loop): their ratio is what the overlap buys.
+``overlap_learning=False`` (SB3's sequential loop): their ratio is what the overlap buys. ``ddqn_bf16`` adds the
+opt-in ``autocast_bf16=True`` (network passes of the gradient step in bfloat16): not float32, so not a headline ratio.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def contenders(learning_starts: int) -> dict:
     return {
         "ddqn": SB3Runner(ddqn()),
         "ddqn_plain_loop": SB3Runner(ddqn(overlap_learning=False)),
+        "ddqn_bf16": SB3Runner(ddqn(autocast_bf16=True)),
         "sb3_dqn": SB3Runner(dqn),
         "tutorial": TutorialRunner(burnin=learning_starts),
     }
@@ -81,7 +83,7 @@ def run(learning_starts: int = 2000, window: int = 900, repeats: int = 3) -> dic
         return sps
 
     res = alternate({name: timer(r) for name, r in runners.items()}, repeats=repeats, warmup=0)
-    for name in ("ddqn", "ddqn_plain_loop", "sb3_dqn"):
+    for name in ("ddqn", "ddqn_plain_loop", "ddqn_bf16", "sb3_dqn"):
         runners[name].model.env.close()
     out = {
         "unit": "env steps/s, training included",
@@ -101,6 +103,8 @@ def run(learning_starts: int = 2000, window: int = 900, repeats: int = 3) -> dic
             "ddqn_vs_tutorial": res["ddqn"]["median"] / res["tutorial"]["median"],
             "ddqn_vs_sb3_dqn": res["ddqn"]["median"] / res["sb3_dqn"]["median"],
             "ddqn_vs_ddqn_plain_loop": res["ddqn"]["median"] / res["ddqn_plain_loop"]["median"],
+            "ddqn_bf16_vs_tutorial": res["ddqn_bf16"]["median"] / res["tutorial"]["median"],
+            "ddqn_bf16_vs_sb3_dqn": res["ddqn_bf16"]["median"] / res["sb3_dqn"]["median"],
         },
     }
     write_result("train_throughput", out)
@@ -114,6 +118,9 @@ def table(out: dict) -> str:
     rows.append(f"| ratio DDQN / tutorial | {out['ratios']['ddqn_vs_tutorial']:.2f} | target >= 1.5 (issue 6) |")
     rows.append(f"| ratio DDQN / SB3 DQN | {out['ratios']['ddqn_vs_sb3_dqn']:.2f} | target >= 1.5 (issue 6) |")
     rows.append(f"| ratio DDQN / DDQN plain loop | {out['ratios']['ddqn_vs_ddqn_plain_loop']:.2f} | the overlap alone |")
+    r = out["ratios"]
+    bf16 = f"{r['ddqn_bf16_vs_tutorial']:.2f}, {r['ddqn_bf16_vs_sb3_dqn']:.2f}"
+    rows.append(f"| ratio DDQN bf16 / tutorial, / SB3 DQN | {bf16} | opt-in, not float32 |")
     return "\n".join(rows) + "\n"
 
 

@@ -213,6 +213,7 @@ ALGO_KEYS: dict[str, dict[str, Check]] = {
         "exploration_schedule": one_of("exponential", "linear"),
         "exploration_decay": number_in(0.0, 1.0, low_open=True),
         "overlap_learning": boolean,
+        "autocast_bf16": boolean,
     },
 }
 

@@ -87,8 +87,8 @@ class Corridor(gymnasium.Env):
         return self._obs(), 1.0 if done else -0.01, done, False, {}
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_overlap_learns_like_the_plain_loop(overlap):
+@pytest.mark.parametrize("overlap, bf16", [(False, False), (True, False), (True, True)])
+def test_overlap_learns_like_the_plain_loop(overlap, bf16):
     env = Monitor(gymnasium.wrappers.TimeLimit(Corridor(), max_episode_steps=40))
     model = DDQN(
         "MlpPolicy",
@@ -104,6 +104,7 @@ def test_overlap_learns_like_the_plain_loop(overlap):
         exploration_fraction=0.5,
         exploration_final_eps=0.05,
         overlap_learning=overlap,
+        autocast_bf16=bf16,
         seed=1,
         device="cpu",
     )
@@ -124,3 +125,20 @@ def test_an_error_in_the_learner_thread_reaches_the_caller(monkeypatch):
         model.learn(128)
     assert model._learner is None
     model.env.close()
+
+
+def test_bf16_autocast_changes_only_the_precision():
+    """Same weights, same batch: the bf16 loss is close to the float32 one, and not equal (it really ran in bf16)."""
+    losses = {}
+    for bf16 in (False, True):
+        model = mario_ddqn(False, learning_starts=100, autocast_bf16=bf16)
+        model.learn(100)  # fills the buffer, no update yet
+        with th.no_grad():
+            for p in model.q_net_target.parameters():
+                p.mul_(0.5)  # online and target nets differ
+        np.random.seed(7)
+        batch = model.replay_buffer.sample(32)
+        losses[bf16] = model._gradient_steps([batch]).losses[0].item()
+        model.env.close()
+    assert losses[True] != losses[False]
+    assert losses[True] == pytest.approx(losses[False], rel=0.05)

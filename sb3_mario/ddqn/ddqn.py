@@ -95,6 +95,8 @@ class DDQN(DQN):
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
     :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
         with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
+    :param autocast_bf16: run the gradient steps' network passes under bfloat16 autocast (~1.5x faster on CPUs with
+        AVX512-BF16 or AMX, see bench/README.md); off by default because it changes the numerics of what is learned
     :param stats_window_size: window size for rollout logging
     :param tensorboard_log: TensorBoard log directory
     :param policy_kwargs: keyword arguments for the policy
@@ -134,6 +136,7 @@ class DDQN(DQN):
         exploration_fraction: float = 0.1,
         max_grad_norm: float | None = None,
         overlap_learning: bool = True,
+        autocast_bf16: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -199,6 +202,7 @@ class DDQN(DQN):
         # linear schedule length in transitions, fixed by the first learn()
         self.exploration_horizon: int | None = None
         self.overlap_learning = overlap_learning
+        self.autocast_bf16 = autocast_bf16
         self._learner: BackgroundLearner | None = None  # set during an overlapped learn()
         if _init_setup_model:
             self._setup_model()
@@ -283,14 +287,18 @@ class DDQN(DQN):
         losses, q_means, disagreements = [], [], []
         for replay_data in batches:
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            # bf16 autocast (opt-in) runs the network passes in bfloat16; targets, loss and update stay float32
+            with th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.autocast_bf16):
+                with th.no_grad():
+                    next_q_online = self.q_net(replay_data.next_observations).float()
+                    next_q_target = self.q_net_target(replay_data.next_observations).float()
+                q_values = self.q_net(replay_data.observations).float()
             with th.no_grad():
-                next_q_online = self.q_net(replay_data.next_observations)
-                next_q_target = self.q_net_target(replay_data.next_observations)
                 target_q_values = double_q_target(
                     next_q_online, next_q_target, replay_data.rewards, replay_data.dones, discounts
                 )
                 disagreements.append((next_q_online.argmax(dim=1) != next_q_target.argmax(dim=1)).float().mean())
-            current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+            current_q_values = th.gather(q_values, dim=1, index=replay_data.actions.long())
             loss = F.smooth_l1_loss(current_q_values, target_q_values)
             losses.append(loss.detach())
             q_means.append(current_q_values.detach().mean())
