@@ -13,7 +13,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.dqn import DQN
-from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
+from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy, QNetwork
 from torch.nn import functional as F
 
 from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
@@ -287,12 +287,10 @@ class DDQN(DQN):
         losses, q_means, disagreements = [], [], []
         for replay_data in batches:
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-            # bf16 autocast (opt-in) runs the network passes in bfloat16; targets, loss and update stay float32
-            with th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.autocast_bf16):
-                with th.no_grad():
-                    next_q_online = self.q_net(replay_data.next_observations).float()
-                    next_q_target = self.q_net_target(replay_data.next_observations).float()
-                q_values = self.q_net(replay_data.observations).float()
+            with th.no_grad():
+                next_q_online = self._q_values(self.q_net, replay_data.next_observations)
+                next_q_target = self._q_values(self.q_net_target, replay_data.next_observations)
+            q_values = self._q_values(self.q_net, replay_data.observations)
             with th.no_grad():
                 target_q_values = double_q_target(
                     next_q_online, next_q_target, replay_data.rewards, replay_data.dones, discounts
@@ -308,6 +306,15 @@ class DDQN(DQN):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
         return _UpdateStats(len(batches), losses, q_means, disagreements)
+
+    def _q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
+        """Q-values for training; with ``autocast_bf16`` the feature extractor runs in bfloat16 and the linear head in
+        float32 (Q-values of ~100 would be rounded to ~0.5 in bfloat16, blurring the argmax)."""
+        if not self.autocast_bf16:
+            return q_net(observations)
+        with th.autocast(self.device.type, dtype=th.bfloat16):
+            features = q_net.extract_features(observations, q_net.features_extractor)
+        return q_net.q_net(features.float())
 
     def _record_updates(self, stats: _UpdateStats | None) -> None:
         if stats is None:
