@@ -19,6 +19,7 @@ from stable_baselines3 import DQN
 from sb3_mario._io import atomic_path
 from sb3_mario.envs import make_mario_env
 from sb3_mario.errors import Sb3MarioError
+from sb3_mario.pretrained import pretrained_path
 from sb3_mario.runs import read_model_data, resolve_model_path
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -115,7 +116,8 @@ def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Pa
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sb3_mario.enjoy", description="Watch a trained Mario agent.")
-    p.add_argument("model", help="model zip, or a run folder (its best model, else its newest)")
+    p.add_argument("model", nargs="?", help="model zip, or a run folder (its best model, else its newest)")
+    p.add_argument("--pretrained", metavar="ENV_ID", help="play the model shipped for ENV_ID instead")
     p.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
     p.add_argument(
         "--deterministic",
@@ -132,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.error("--episodes must be >= 1")
+    if (args.model is None) == (args.pretrained is None):
+        p.error("give a model zip or run folder, or --pretrained ENV_ID (not both)")
     try:
         if args.record and Path(args.record).suffix not in VIDEO_SUFFIXES:
             raise Sb3MarioError(f"--record: use a .mp4 or .gif file name, got {args.record!r}")
-        path = resolve_model_path(args.model, prefer_best=True)
+        path = pretrained_path(args.pretrained) if args.pretrained else resolve_model_path(args.model, prefer_best=True)
         env_kwargs = dict(read_model_data(path).get("mario_env") or {"env_id": "SuperMarioBros-1-1-v0"})
         if args.env:
             env_kwargs["env_id"] = args.env
