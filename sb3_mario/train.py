@@ -102,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# -params keys that are not model attributes, and model settings a resumed model cannot change
+RUN_ONLY_KEYS = {"n_timesteps", "n_envs", "env_kwargs", "policy"}
+FIXED_ON_RESUME = {
+    "buffer_size",
+    "replay_buffer_class",
+    "replay_buffer_kwargs",
+    "optimize_memory_usage",
+    "policy_kwargs",
+    "n_steps",
+}
+
+
 class Run:
     """One training run: folder, config, envs, model and callbacks (see the module docstring)."""
 
@@ -110,12 +122,17 @@ class Run:
         self.argv = argv
         check_env_id(args.env)
         overrides = parse_overrides(args.hyperparams)
+        self.changed_on_resume = sorted(set(overrides) - RUN_ONLY_KEYS)
         if args.n_timesteps is not None:
             overrides["n_timesteps"] = args.n_timesteps
         if args.n_envs is not None:
             overrides["n_envs"] = args.n_envs
         self.resume_from = resolve_model_path(args.trained_agent) if args.trained_agent else None
         self.resume_data = read_model_data(self.resume_from) if self.resume_from else {}
+        if self.resume_from is not None:
+            fixed = [key for key in self.changed_on_resume if key in FIXED_ON_RESUME]
+            if fixed:
+                raise ConfigError(f"-params {', '.join(fixed)}: cannot be changed when resuming (-i)")
         if self.resume_data.get("mario_env"):  # the env travels with the model
             overrides["env_kwargs"] = {k: v for k, v in self.resume_data["mario_env"].items() if k != "env_id"}
         conf_file = args.conf_file
@@ -183,7 +200,11 @@ class Run:
         algo = ALGOS[self.args.algo]
         tb = self.args.tensorboard_log or str(self.folder / "tensorboard")
         if self.resume_from is not None:
-            model = algo.load(self.resume_from, env=env, device=self.args.device, tensorboard_log=tb)
+            # rl-zoo's behaviour: hyperparameters given with -params replace the saved ones
+            changes = build_kwargs(self.args.algo, {k: self.hyperparams[k] for k in self.changed_on_resume})
+            if changes:
+                print("resuming with " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+            model = algo.load(self.resume_from, env=env, device=self.args.device, tensorboard_log=tb, **changes)
             folder = self.resume_from.parent
             buffer = folder / REPLAY_BUFFER_NAME
             if not buffer.is_file():  # resuming from a run folder's final model: its buffer is with the checkpoints

@@ -118,10 +118,21 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     before = DDQN.load(run / f"{ENV}.zip", device="cpu")
     episodes_before = read_monitor(run)
     first_command = (run / "command.txt").read_text()
-    result = run_cli("sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", "0")
+    fixed = run_cli("sb3_mario.train", "-i", run, "-n", 128, "-params", "buffer_size:99", "n_steps:2")
+    assert (
+        fixed.returncode == 2 and fixed.stderr == "error: -params buffer_size, n_steps: cannot be changed when resuming (-i)\n"
+    )
+    assert (run / "command.txt").read_text() == first_command  # refused before touching the run folder
+    result = run_cli(
+        "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", "0",
+        "-params", "learning_rate:0.001", "train_freq:2", "autocast_bf16:True",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded replay buffer" in result.stdout
     after = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    # -params replace the saved hyperparameters on resume (rl-zoo's behaviour); the others are the model's own
+    assert after.learning_rate == 0.001 and after.train_freq.frequency == 2 and after.autocast_bf16
+    assert before.learning_rate != 0.001 and after.batch_size == before.batch_size
     assert after.num_timesteps >= before.num_timesteps + 128
     assert after.exploration_timesteps == before.exploration_timesteps + (after.num_timesteps - before.num_timesteps)
     assert after._n_updates > before._n_updates

@@ -218,6 +218,8 @@ class DDQN(DQN):
         self._gradient_steps_per_env = value
 
     def _setup_model(self) -> None:
+        if "gradient_steps" in self.__dict__:  # load(..., gradient_steps=n) writes the instance dict, not the property
+            self.gradient_steps = self.__dict__.pop("gradient_steps")
         if self.replay_buffer_class is None and is_frame_stack_space(self.observation_space):
             self.replay_buffer_class = FrameStackReplayBuffer
         if isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, FrameStackReplayBuffer):
