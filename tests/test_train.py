@@ -225,14 +225,14 @@ def children_of(pid):
     return children.get(pid, [])
 
 
-@pytest.mark.parametrize("victim", [0, -1])  # the first env's worker, or one whose sibling has already answered
-def test_worker_crash_is_clear_and_keeps_work(tmp_path, victim):
+def test_worker_crash_is_clear_and_keeps_work(tmp_path):
     proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc", "--save-freq", "64")
     # SubprocVecEnv workers are children of the forkserver process, itself a child of the trainer
     servers = [p for p in children_of(proc.pid) if b"forkserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
     workers = [w for server in servers for w in children_of(server)]
     assert len(workers) == 2
-    os.kill(sorted(workers)[victim], signal.SIGKILL)
+    # the last env's worker: its sibling has answered the step already, so SB3's close() alone would wait forever
+    os.kill(sorted(workers)[-1], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "an env worker process died" in err and "Traceback" not in err
