@@ -166,6 +166,7 @@ ENV_KWARGS: dict[str, Check] = {
     "frame_stack": int_at_least(1),
     "max_pool": boolean,
     "max_episode_steps": optional(int_at_least(1)),
+    "noop_max": int_at_least(0),
 }
 POLICY_KWARGS: dict[str, Check] = {
     "net_arch": int_list,

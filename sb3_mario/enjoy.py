@@ -42,21 +42,16 @@ def play(
         emulator does not replay one memorised run
     """
     render_mode = "human" if render else ("rgb_array" if record else None)
-    env = make_mario_env(**env_kwargs, render_mode=render_mode)
-    rng = np.random.default_rng(seed)
-    noop = _noop_action(env)
+    env = make_mario_env(**{**env_kwargs, "noop_max": noop_max}, render_mode=render_mode)
     frames: list[np.ndarray] = []
     stats = []
     try:
         for episode in range(episodes):
-            obs, info = env.reset(seed=seed + episode)
+            obs, info = env.reset(seed=seed + episode)  # takes the seeded no-ops (NoopStart)
+            n_noops = int(info.get("noops", 0))
             total, steps, done = 0.0, 0, False
-            n_noops = int(rng.integers(0, noop_max + 1)) if noop_max > 0 else 0
             while not done and steps < max_steps:
-                if steps < n_noops:
-                    action = noop
-                else:
-                    action, _ = model.predict(obs, deterministic=deterministic)
+                action, _ = model.predict(obs, deterministic=deterministic)
                 obs, reward, terminated, truncated, info = env.step(int(action))
                 total += float(reward)
                 steps += 1
@@ -76,15 +71,6 @@ def play(
     finally:
         env.close()
     return stats, frames
-
-
-def _noop_action(env: Any) -> int:
-    """Index of the ``NOOP`` action if the action set has one, else of plain ``right`` (the tutorial set)."""
-    meanings = env.unwrapped.get_action_meanings()
-    for wanted in ("NOOP", "right"):
-        if wanted in meanings:
-            return meanings.index(wanted)
-    return 0
 
 
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:

@@ -50,6 +50,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sb3_mario.train",
@@ -71,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-freq", type=int, default=25_000, help="evaluate every N env transitions; <= 0 disables (default: 25000)"
     )
     p.add_argument("--eval-episodes", type=positive_int, default=5, help="episodes per evaluation (default: 5)")
+    p.add_argument(
+        "--eval-noop-max",
+        type=non_negative_int,
+        default=30,
+        help="evaluation episodes start with 0..N seeded no-ops, so greedy runs differ (default: 30)",
+    )
     p.add_argument(
         "--save-freq", type=int, default=50_000, help="checkpoint every N env transitions; <= 0 disables (default: 50000)"
     )
@@ -191,8 +207,9 @@ class Run:
         )
         eval_env = None
         if self.args.eval_freq > 0:
+            eval_kwargs = {**self.env_kwargs, "noop_max": self.args.eval_noop_max}
             eval_env = make_mario_vec_env(
-                self.args.env, n_envs=1, vec_env="dummy", seed=self.args.seed + 10_000, **self.env_kwargs
+                self.args.env, n_envs=1, vec_env="dummy", seed=self.args.seed + 10_000, **eval_kwargs
             )
         return env, eval_env
 

@@ -262,6 +262,7 @@ def test_close_twice_and_step_after_done():
         ({"screen_size": 2}, "screen_size"),
         ({"frame_stack": 0}, "frame_stack"),
         ({"max_episode_steps": -1}, "max_episode_steps"),
+        ({"noop_max": -2}, "noop_max must be an integer >= 0"),
         ({"render_mode": "window"}, "render_mode"),
     ],
 )
@@ -299,3 +300,21 @@ def test_step_after_close_is_an_error_not_a_crash():
     env.close()
     with pytest.raises(EnvStateError, match="closed"):
         env.step(0)
+
+
+def test_noop_start_is_seeded_and_equals_stepping_noops_by_hand():
+    env = make_mario_env(actions="right_only", noop_max=30)
+    counts = {seed: env.reset(seed=seed)[1]["noops"] for seed in range(12)}
+    assert len(set(counts.values())) > 3 and all(0 <= n <= 30 for n in counts.values())
+    assert env.reset(seed=5)[1]["noops"] == counts[5]  # the same seed, the same start
+    obs, info = env.reset(seed=5)
+    plain = make_mario_env(actions="right_only")
+    expected, _ = plain.reset(seed=5)
+    noop = plain.unwrapped.get_action_meanings().index("NOOP")
+    for _ in range(counts[5]):
+        expected, *_ = plain.step(noop)
+    np.testing.assert_array_equal(obs, expected)
+    # the tutorial's set has no NOOP: its no-op is plain right
+    assert make_mario_env(noop_max=3).noop_action == 0
+    for e in (env, plain):
+        e.close()

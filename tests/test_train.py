@@ -254,6 +254,7 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["--algo", "dqn", "-params", "exploration_decay:0.9"], "exploration_decay: unknown hyperparameter for dqn"),
         (["-conf", "missing.yml"], "missing.yml: cannot read"),
         (["--device", "tpu"], "--device"),
+        (["--eval-noop-max", "-1"], "--eval-noop-max: must be >= 0"),
         (["-i", "nope.zip"], "nope.zip: no such file"),
     ],
 )

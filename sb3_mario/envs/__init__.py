@@ -4,7 +4,13 @@ from sb3_mario.envs.actions import ACTION_SETS, BUTTON_BITS, resolve_actions
 from sb3_mario.envs.backend import LEGACY_BACKEND, MarioBackendEnv, backend_env_ids
 from sb3_mario.envs.factory import make_mario_env, make_mario_vec_env
 from sb3_mario.envs.registration import register_mario_envs
-from sb3_mario.envs.wrappers import MARIO_INFO_KEYS, GrayResizeObservation, MarioEpisodeStats, MarioFrameSkip
+from sb3_mario.envs.wrappers import (
+    MARIO_INFO_KEYS,
+    GrayResizeObservation,
+    MarioEpisodeStats,
+    MarioFrameSkip,
+    NoopStart,
+)
 
 __all__ = [
     "ACTION_SETS",
@@ -15,6 +21,7 @@ __all__ = [
     "MarioBackendEnv",
     "MarioEpisodeStats",
     "MarioFrameSkip",
+    "NoopStart",
     "backend_env_ids",
     "make_mario_env",
     "make_mario_vec_env",

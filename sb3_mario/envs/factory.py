@@ -14,7 +14,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_mario.envs.actions import ActionsSpec, resolve_actions
 from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
-from sb3_mario.envs.wrappers import MARIO_INFO_KEYS, GrayResizeObservation, MarioEpisodeStats, MarioFrameSkip
+from sb3_mario.envs.wrappers import (
+    MARIO_INFO_KEYS,
+    GrayResizeObservation,
+    MarioEpisodeStats,
+    MarioFrameSkip,
+    NoopStart,
+)
 from sb3_mario.errors import EnvConfigError
 
 VEC_ENV_TYPES = ("dummy", "subproc")
@@ -28,6 +34,7 @@ def make_mario_env(
     frame_stack: int = 4,
     max_pool: bool = False,
     max_episode_steps: int | None = None,
+    noop_max: int = 0,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -43,6 +50,7 @@ def make_mario_env(
     :param frame_stack: frames stacked on the channel axis
     :param max_pool: pixel-wise max of the last two skipped frames
     :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
+    :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps (0: none)
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
@@ -57,6 +65,8 @@ def make_mario_env(
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
     env = MarioEpisodeStats(env)
+    if noop_max:
+        env = NoopStart(env, noop_max)
     if seed is not None:
         env.action_space.seed(seed)
         env.reset(seed=seed)

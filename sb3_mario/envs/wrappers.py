@@ -101,3 +101,40 @@ class MarioEpisodeStats(gymnasium.Wrapper):
         if terminated or truncated:
             info["is_success"] = bool(info.get("flag_get", False))
         return obs, reward, terminated, truncated, info
+
+
+def noop_action(env: gymnasium.Env) -> int:
+    """Index of the ``NOOP`` action if the action set has one, else of plain ``right`` (the tutorial set)."""
+    meanings: list[str] = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
+    for wanted in ("NOOP", "right"):
+        if wanted in meanings:
+            return meanings.index(wanted)
+    return 0
+
+
+class NoopStart(gymnasium.Wrapper):
+    """Start each episode with 0 to ``noop_max`` do-nothing steps, drawn from the env's seeded generator.
+
+    The emulator is deterministic: without it a greedy agent replays one trajectory, so evaluating it twice proves
+    nothing. The number taken is ``info["noops"]`` after ``reset``. Actions sets without ``NOOP`` use ``right``.
+
+    :param env: the environment to wrap
+    :param noop_max: largest number of no-op steps (>= 0)
+    """
+
+    def __init__(self, env: gymnasium.Env, noop_max: int = 30) -> None:
+        super().__init__(env)
+        if not isinstance(noop_max, int) or isinstance(noop_max, bool) or noop_max < 0:
+            raise EnvConfigError(f"noop_max must be an integer >= 0, got {noop_max!r}")
+        self.noop_max = noop_max
+        self.noop_action = noop_action(env)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        n_noops = int(self.np_random.integers(0, self.noop_max + 1))
+        for _ in range(n_noops):
+            obs, _, terminated, truncated, info = self.env.step(self.noop_action)
+            if terminated or truncated:
+                obs, info = self.env.reset()
+        info["noops"] = n_noops
+        return obs, info
