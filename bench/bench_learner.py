@@ -1,4 +1,5 @@
-"""Gradient-step latency, batch 32, CnnPolicy on 4x84x84: DDQN (double-Q: 3 forward passes) vs SB3 DQN (2).
+"""Gradient-step latency, batch 32, CnnPolicy on 4x84x84: DDQN (double-Q: 3 forward passes) vs SB3 DQN (2), and DDQN
+with the opt-in bf16 autocast.
 
 Both learners sample from buffers holding the same transitions; the contenders alternate, warm-up excluded.
 """
@@ -28,6 +29,7 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
     env = make_mario_env()
     models = {
         "ddqn": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu"),
+        "ddqn_bf16": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", autocast_bf16=True),
         "sb3_dqn": DQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", learning_rate=2.5e-4, gamma=0.9),
     }
     for model in models.values():
@@ -48,7 +50,10 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
         "unit": "ms per gradient step (sample + update)",
         "torch_threads": th.get_num_threads(),
         "contenders": res,
-        "ratios": {"ddqn_vs_sb3_dqn_time": res["ddqn"]["median"] / res["sb3_dqn"]["median"]},
+        "ratios": {
+            "ddqn_vs_sb3_dqn_time": res["ddqn"]["median"] / res["sb3_dqn"]["median"],
+            "ddqn_bf16_vs_ddqn_time": res["ddqn_bf16"]["median"] / res["ddqn"]["median"],
+        },
     }
     write_result("learner", out)
     return out
@@ -60,6 +65,7 @@ def table(out: dict) -> str:
         f"| gradient step, batch 32 ({out['torch_threads']} threads) | median ms | min-max |\n|---|---|---|\n"
         + "".join(f"| {n} | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |\n" for n, r in c.items())
         + f"| time ratio DDQN / SB3 DQN | {out['ratios']['ddqn_vs_sb3_dqn_time']:.2f} | |\n"
+        + f"| time ratio DDQN bf16 / DDQN | {out['ratios']['ddqn_bf16_vs_ddqn_time']:.2f} | |\n"
     )
 
 
