@@ -80,6 +80,28 @@ class MarioEvalCallback(EvalCallback):
         self._x_positions: list[int] = []
         self._flags: list[bool] = []
 
+    def load_history(self, path: Path) -> None:
+        """Continue the evaluations of an earlier session of the run (``evaluations.npz``): its rows stay in the file
+        and its best mean reward stays the bar for ``best_model.zip``. If the number of episodes per evaluation
+        changed, the old file is kept as ``evaluations.part<k>.npz`` instead (one array cannot hold both)."""
+        if not path.is_file():
+            return
+        with np.load(path) as data:
+            results = data["results"]
+            if len(results):
+                self.best_mean_reward = float(np.max(results.mean(axis=1)))
+            if results.ndim == 2 and results.shape[1] == self.n_eval_episodes:
+                self.evaluations_timesteps = data["timesteps"].tolist()
+                self.evaluations_results = results.tolist()
+                self.evaluations_length = data["ep_lengths"].tolist()
+                if "successes" in data.files:
+                    self.evaluations_successes = data["successes"].tolist()
+                return
+        k = 1
+        while path.with_name(f"{path.stem}.part{k}.npz").exists():
+            k += 1
+        path.rename(path.with_name(f"{path.stem}.part{k}.npz"))
+
     def _log_success_callback(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
         super()._log_success_callback(locals_, globals_)
         if locals_["done"]:

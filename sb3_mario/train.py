@@ -253,18 +253,18 @@ class Run:
         )
         callbacks.append(self.checkpoint)
         if eval_env is not None:
-            callbacks.append(
-                MarioEvalCallback(
-                    eval_env,
-                    n_eval_episodes=self.args.eval_episodes,
-                    eval_freq=max(self.args.eval_freq // n_envs, 1),
-                    log_path=str(self.folder),
-                    best_model_save_path=None,
-                    callback_on_new_best=SaveBestModel(self.folder / "best_model.zip"),
-                    deterministic=True,
-                    verbose=self.args.verbose,
-                )
+            evaluation = MarioEvalCallback(
+                eval_env,
+                n_eval_episodes=self.args.eval_episodes,
+                eval_freq=max(self.args.eval_freq // n_envs, 1),
+                log_path=str(self.folder),
+                best_model_save_path=None,
+                callback_on_new_best=SaveBestModel(self.folder / "best_model.zip"),
+                deterministic=True,
+                verbose=self.args.verbose,
             )
+            evaluation.load_history(self.folder / "evaluations.npz")  # a resumed run keeps its evaluations and best
+            callbacks.append(evaluation)
         return callbacks
 
     def install_signal_handlers(self) -> None:

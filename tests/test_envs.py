@@ -263,6 +263,7 @@ def test_close_twice_and_step_after_done():
         ({"frame_stack": 0}, "frame_stack"),
         ({"max_episode_steps": -1}, "max_episode_steps"),
         ({"noop_max": -2}, "noop_max must be an integer >= 0"),
+        ({"reward_scale": 0}, "reward_scale must be a positive number"),
         ({"render_mode": "window"}, "render_mode"),
     ],
 )
@@ -318,3 +319,15 @@ def test_noop_start_is_seeded_and_equals_stepping_noops_by_hand():
     assert make_mario_env(noop_max=3).noop_action == 0
     for e in (env, plain):
         e.close()
+
+
+def test_reward_scale_multiplies_the_frame_summed_reward():
+    scaled, plain = make_mario_env(reward_scale=0.1), make_mario_env()
+    scaled.reset(seed=0)
+    plain.reset(seed=0)
+    rewards = [(scaled.step(1)[1], plain.step(1)[1]) for _ in range(30)]
+    assert max(r for _, r in rewards) > 0  # Mario moved: there was something to scale
+    for r_scaled, r_plain in rewards:
+        assert r_scaled == pytest.approx(0.1 * r_plain)
+    scaled.close()
+    plain.close()

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sb3_mario import DDQN
+from sb3_mario import DDQN, make_mario_vec_env
 from sb3_mario.plot import read_monitor
 
 ENV = "SuperMarioBros-1-1-v0"
@@ -117,6 +117,7 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     _, run, _ = tiny_run
     before = DDQN.load(run / f"{ENV}.zip", device="cpu")
     episodes_before = read_monitor(run)
+    evaluations_before = np.load(run / "evaluations.npz")["timesteps"].tolist()
     first_command = (run / "command.txt").read_text()
     fixed = run_cli("sb3_mario.train", "-i", run, "-n", 128, "-params", "buffer_size:99", "n_steps:2")
     assert (
@@ -124,7 +125,8 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     )
     assert (run / "command.txt").read_text() == first_command  # refused before touching the run folder
     result = run_cli(
-        "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", "0",
+        "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 64, "--eval-episodes", 1,
+        "--verbose", "0",
         "-params", "learning_rate:0.001", "train_freq:2", "autocast_bf16:True",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -146,6 +148,10 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     assert n_before >= 1 and len(episodes_after["steps"]) >= n_before
     np.testing.assert_array_equal(episodes_after["return"][:n_before], episodes_before["return"])
     assert np.all(np.diff(episodes_after["hours"]) >= 0)  # training time continues across sessions
+    # nor its evaluations: the new ones are appended to evaluations.npz
+    evaluations_after = np.load(run / "evaluations.npz")["timesteps"].tolist()
+    assert evaluations_after[: len(evaluations_before)] == evaluations_before
+    assert len(evaluations_after) > len(evaluations_before) > 0
     commands = (run / "command.txt").read_text()
     assert commands.startswith(first_command) and commands.count("sb3_mario.train") == 2
 
@@ -317,3 +323,19 @@ def test_plot_writes_png(tiny_run, tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         image = imageio.imread(out)
         assert image.shape[0] > 200 and image.shape[1] > 600
+
+
+def test_eval_history_of_an_earlier_session_is_kept(tmp_path):
+    from sb3_mario.callbacks import MarioEvalCallback
+
+    env = make_mario_vec_env(n_envs=1, vec_env="dummy")
+    path = tmp_path / "evaluations.npz"
+    np.savez(path, timesteps=[100, 200], results=[[5.0], [9.0]], ep_lengths=[[10], [20]], successes=[[False], [True]])
+    same = MarioEvalCallback(env, n_eval_episodes=1, log_path=str(tmp_path))
+    same.load_history(path)
+    assert same.best_mean_reward == 9.0 and same.evaluations_timesteps == [100, 200]  # appended to, not replaced
+    other = MarioEvalCallback(env, n_eval_episodes=3, log_path=str(tmp_path))
+    other.load_history(path)  # 3 episodes per row cannot extend 1-episode rows: the old file is set aside, intact
+    assert other.best_mean_reward == 9.0 and other.evaluations_timesteps == [] and not path.exists()
+    assert np.load(tmp_path / "evaluations.part1.npz")["timesteps"].tolist() == [100, 200]
+    env.close()

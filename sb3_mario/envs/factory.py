@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import signal
 from functools import partial
 from typing import Any
 
 import gymnasium
-from gymnasium.wrappers import FrameStackObservation, TimeLimit
+from gymnasium.wrappers import FrameStackObservation, TimeLimit, TransformReward
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
@@ -35,6 +36,7 @@ def make_mario_env(
     max_pool: bool = False,
     max_episode_steps: int | None = None,
     noop_max: int = 0,
+    reward_scale: float = 1.0,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -50,16 +52,21 @@ def make_mario_env(
     :param frame_stack: frames stacked on the channel axis
     :param max_pool: pixel-wise max of the last two skipped frames
     :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
+    :param reward_scale: multiply every (frame-summed) reward by this (Monitor records the scaled returns)
     :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps (0: none)
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
     if not isinstance(frame_stack, int) or frame_stack < 1:
         raise EnvConfigError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
+    if isinstance(reward_scale, bool) or not isinstance(reward_scale, (int, float)) or not 0 < reward_scale < 1e6:
+        raise EnvConfigError(f"reward_scale must be a positive number, got {reward_scale!r}")
     if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
         raise EnvConfigError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
     env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode)
     env = MarioFrameSkip(env, skip=frame_skip, max_pool=max_pool)
+    if reward_scale != 1.0:
+        env = TransformReward(env, partial(operator.mul, float(reward_scale)))
     env = GrayResizeObservation(env, screen_size=screen_size)
     env = FrameStackObservation(env, stack_size=frame_stack)
     if max_episode_steps is not None:
