@@ -41,10 +41,6 @@ class BackgroundLearner:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sb3_mario-learner", initializer=initializer)
         self._pending: Future[Any] | None = None
 
-    @property
-    def busy(self) -> bool:
-        return self._pending is not None
-
     def submit(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` (the gradient steps) in the background; call :meth:`wait` before the next submit."""
         assert self._pending is None, "wait() for the update in flight before submitting another"
