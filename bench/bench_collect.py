@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.common import alternate, timed, write_result
+from bench.common import alternate, median_rows, timed, write_result
 from sb3_mario import make_mario_vec_env
 
 
@@ -42,7 +42,7 @@ def run(vec_steps: int = 400, repeats: int = 5) -> dict:
 def table(out: dict) -> str:
     c = out["contenders"]
     rows = ["| collection (subproc, random actions) | agent steps/s median | min-max |", "|---|---|---|"]
-    rows += [f"| {n.split('_')[0]} env(s) | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |" for n, r in c.items()]
+    rows += median_rows(c, label=lambda n: f"{n.split('_')[0]} env(s)")
     rows.append(f"| scaling 2 / 1 | {out['ratios']['two_vs_one_env']:.2f} | target >= 1.8 (issue 6) |")
     return "\n".join(rows) + "\n"
 

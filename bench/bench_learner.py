@@ -13,7 +13,7 @@ import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.logger import Logger
 
-from bench.common import alternate, write_result
+from bench.common import alternate, median_rows, write_result
 from sb3_mario import DDQN, make_mario_env
 
 
@@ -63,7 +63,7 @@ def table(out: dict) -> str:
     c = out["contenders"]
     return (
         f"| gradient step, batch 32 ({out['torch_threads']} threads) | median ms | min-max |\n|---|---|---|\n"
-        + "".join(f"| {n} | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |\n" for n, r in c.items())
+        + "".join(row + "\n" for row in median_rows(c))
         + f"| time ratio DDQN / SB3 DQN | {out['ratios']['ddqn_vs_sb3_dqn_time']:.2f} | |\n"
         + f"| time ratio DDQN bf16 / DDQN | {out['ratios']['ddqn_bf16_vs_ddqn_time']:.2f} | |\n"
     )

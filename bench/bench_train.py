@@ -18,7 +18,7 @@ import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
 
-from bench.common import alternate, write_result
+from bench.common import alternate, median_rows, write_result
 from bench.tutorial_baseline import TutorialRunner
 from sb3_mario import DDQN, make_mario_env, make_mario_vec_env
 
@@ -114,7 +114,7 @@ def run(learning_starts: int = 2000, window: int = 900, repeats: int = 3) -> dic
 def table(out: dict) -> str:
     c = out["contenders"]
     rows = ["| training, env steps/s | median | min-max |", "|---|---|---|"]
-    rows += [f"| {n} | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |" for n, r in c.items()]
+    rows += median_rows(c)
     rows.append(f"| ratio DDQN / tutorial | {out['ratios']['ddqn_vs_tutorial']:.2f} | target >= 1.5 (issue 6) |")
     rows.append(f"| ratio DDQN / SB3 DQN | {out['ratios']['ddqn_vs_sb3_dqn']:.2f} | target >= 1.5 (issue 6) |")
     rows.append(f"| ratio DDQN / DDQN plain loop | {out['ratios']['ddqn_vs_ddqn_plain_loop']:.2f} | the overlap alone |")

@@ -50,6 +50,11 @@ def alternate(contenders: dict[str, Callable[[], float]], repeats: int, warmup: 
     return {name: {"values": v, "median": statistics.median(v), "min": min(v), "max": max(v)} for name, v in values.items()}
 
 
+def median_rows(contenders: dict[str, dict[str, Any]], label: Callable[[str], str] = str) -> list[str]:
+    """Markdown rows ``| name | median | min-max |`` of :func:`alternate`'s results."""
+    return [f"| {label(n)} | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |" for n, r in contenders.items()]
+
+
 def timed(fn: Callable[[], int]) -> float:
     """Call ``fn`` (which returns a count of work items) and return items per second."""
     start = time.perf_counter()

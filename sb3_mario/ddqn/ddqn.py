@@ -274,8 +274,7 @@ class DDQN(DQN):
         assert self.replay_buffer is not None
         if self.replay_buffer.size() == 0:
             raise RuntimeError("the replay buffer is empty: collect transitions before calling train()")
-        if self._learner is not None:
-            self._record_updates(self._learner.wait())
+        self._finish_update()
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         batches = [self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(gradient_steps)]

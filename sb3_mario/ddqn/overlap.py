@@ -37,6 +37,8 @@ class BackgroundLearner:
         self.q_net = q_net
         self.acting_net = copy.deepcopy(q_net)
         self.acting_net.requires_grad_(False)
+        # state_dict tensors share storage with the modules: pair them once, copy at every refresh
+        self._pairs = list(zip(self.acting_net.state_dict().values(), self.q_net.state_dict().values(), strict=True))
         initializer = (lambda: th.set_num_threads(num_threads)) if num_threads else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sb3_mario-learner", initializer=initializer)
         self._pending: Future[Any] | None = None
@@ -61,7 +63,7 @@ class BackgroundLearner:
     def refresh(self) -> None:
         """Copy the online network's weights into the acting network."""
         with th.no_grad():
-            for acting, online in zip(self.acting_net.state_dict().values(), self.q_net.state_dict().values(), strict=True):
+            for acting, online in self._pairs:
                 acting.copy_(online)
 
     def close(self) -> Any:
