@@ -70,6 +70,34 @@ def test_export_bad_input(tmp_path):
     assert not (tmp_path / "out.zip").exists()
 
 
+def test_slim_zip_is_small_and_acts_like_the_original(trained_zip, tmp_path):
+    path, obs, expected = trained_zip
+    out = tmp_path / "slim.zip"
+    result = run_module("sb3_mario.export", "--slim", path, out)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size < path.stat().st_size / 3.5
+    original, slim = DDQN.load(path, device="cpu"), DDQN.load(out, device="cpu")
+    assert (slim.num_timesteps, slim.gamma, slim.n_steps) == (original.num_timesteps, original.gamma, original.n_steps)
+    for online, target in zip(slim.q_net.parameters(), slim.q_net_target.parameters()):
+        assert online.dtype == th.float32 and th.equal(online, target)
+    with th.no_grad():
+        q_original = original.q_net(original.q_net.obs_to_tensor(obs)[0])
+        q_slim = slim.q_net(slim.q_net.obs_to_tensor(obs)[0])
+    assert not th.equal(q_slim, q_original)  # rounded to float16 ...
+    th.testing.assert_close(q_slim, q_original, rtol=1e-2, atol=1e-3)  # ... and close
+    assert (slim.predict(obs, deterministic=True)[0] == expected).all()
+    # a slim zip still loads into a model that can go on learning (with fresh Adam moments)
+    slim.set_env(make_mario_vec_env(n_envs=1, vec_env="dummy", seed=1))
+    slim.learn(8, reset_num_timesteps=False)
+    # not a DQN zip: one line, exit 2, nothing written
+    from stable_baselines3.common.save_util import save_to_zip_file
+
+    save_to_zip_file(tmp_path / "other.zip", data={"policy_class": "x"}, params={"policy": {"pi.weight": th.ones(2)}})
+    bad = run_module("sb3_mario.export", "--slim", tmp_path / "other.zip", tmp_path / "out.zip")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a DQN-family" in bad.stderr
+    assert not (tmp_path / "out.zip").exists()
+
+
 class MarioNet(nn.Module):
     """The tutorial's network, as published."""
 
