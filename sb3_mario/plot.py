@@ -1,7 +1,8 @@
 """``python -m sb3_mario.plot RUN [RUN ...] -o curves.png``: learning curves of one or more runs.
 
-Panels: episode return and episode x_pos (rolling mean over ``--window`` episodes) against env steps, and the
-evaluation flag rate (SB3's ``evaluations.npz``) against env steps. ``--time`` puts wall-clock hours on the x axis.
+Panels: episode max x_pos, flag rate and return of the training episodes (rolling mean over ``--window`` episodes),
+and the flag rate of the evaluations (SB3's ``evaluations.npz``), against env steps or, with ``--time``, against
+training hours. ``--labels`` names the runs in the legend.
 """
 
 from __future__ import annotations
@@ -61,14 +62,21 @@ def rolling(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def plot_runs(folders: list[Path], out: Path, window: int = 50, wall_clock: bool = False) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+def plot_runs(
+    folders: list[Path], out: Path, window: int = 50, wall_clock: bool = False, labels: list[str] | None = None
+) -> Path:
+    """Write the learning curves of the run ``folders`` to the PNG ``out``; ``labels`` default to the folder names."""
+    if labels is not None and len(labels) != len(folders):
+        raise Sb3MarioError(f"--labels: {len(labels)} labels for {len(folders)} runs")
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.5))
     x_key = "hours" if wall_clock else "steps"
-    for folder in folders:
+    for i, folder in enumerate(folders):
         episodes = read_monitor(folder)
         label = folder.name if len({f.name for f in folders}) == len(folders) else str(folder)
-        axes[0].plot(episodes[x_key], rolling(episodes["return"], window), label=label)
-        axes[1].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
+        label = labels[i] if labels is not None else label
+        axes[0].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
+        axes[1].plot(episodes[x_key], rolling(episodes["flag"], window), label=label)
+        axes[3].plot(episodes[x_key], rolling(episodes["return"], window), label=label)
         evaluations = folder / "evaluations.npz"
         if evaluations.is_file():
             data = np.load(evaluations)
@@ -79,11 +87,13 @@ def plot_runs(folders: list[Path], out: Path, window: int = 50, wall_clock: bool
                     x = np.interp(x, episodes["steps"], episodes["hours"])
                 axes[2].plot(x, flag_rate, marker="o", label=label)
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
-    for ax, title in zip(axes, ["episode return", "episode max x_pos (flag ~3161)", "eval flag rate"], strict=True):
+    titles = ["episode max x_pos (flag ~3161)", "flag rate, training episodes", "flag rate, evaluations", "episode return"]
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[1].axhline(3161, color="gray", linestyle="--", linewidth=0.8)
+    axes[0].axhline(3161, color="gray", linestyle="--", linewidth=0.8)
+    axes[1].set_ylim(-0.05, 1.05)
     axes[2].set_ylim(-0.05, 1.05)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", default="learning_curves.png", help="PNG to write (default: %(default)s)")
     p.add_argument("--window", type=int, default=50, help="rolling mean window in episodes (default: 50)")
     p.add_argument("--time", action="store_true", help="wall-clock hours on the x axis instead of env steps")
+    p.add_argument("--labels", nargs="+", help="legend names of the runs, in order (default: folder names)")
     args = p.parse_args(argv)
     try:
         folders = [Path(r) for r in args.runs]
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise Sb3MarioError(f"{folder}: not a run folder")
         if Path(args.output).suffix != ".png":
             raise Sb3MarioError(f"-o: expected a .png file name, got {args.output!r}")
-        out = plot_runs(folders, Path(args.output), args.window, args.time)
+        out = plot_runs(folders, Path(args.output), args.window, args.time, args.labels)
     except Sb3MarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

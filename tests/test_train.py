@@ -318,11 +318,13 @@ def test_enjoy_and_plot_bad_input(tmp_path):
 def test_plot_writes_png(tiny_run, tmp_path):
     _, run, _ = tiny_run
     out = tmp_path / "curves.png"
-    for extra in ([], ["--time"]):
+    for extra in ([], ["--time"], ["--labels", "tiny"]):
         result = run_cli("sb3_mario.plot", run, "-o", out, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         image = imageio.imread(out)
         assert image.shape[0] > 200 and image.shape[1] > 600
+    result = run_cli("sb3_mario.plot", run, "-o", out, "--labels", "a", "b")
+    assert result.returncode == 2 and "2 labels for 1 runs" in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_eval_history_of_an_earlier_session_is_kept(tmp_path):
