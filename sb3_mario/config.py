@@ -168,6 +168,7 @@ ENV_KWARGS: dict[str, Check] = {
     "max_episode_steps": optional(int_at_least(1)),
     "noop_max": int_at_least(0),
     "reward_scale": number_in(0.0, 1e6, low_open=True),
+    "repeat_jump": boolean,
 }
 POLICY_KWARGS: dict[str, Check] = {
     "net_arch": int_list,

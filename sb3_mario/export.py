@@ -76,7 +76,8 @@ def slim_for_inference(in_path: str | Path, out_path: str | Path) -> None:
     actions can differ from the original's where two Q-values tie within float16 rounding, so check the result
     (``python -m sb3_mario.enjoy``). Continue training from the run folder, not from a slim zip.
     """
-    data, params, pytorch_variables = load_from_zip_file(in_path, device="cpu")
+    data, loaded, pytorch_variables = load_from_zip_file(in_path, device="cpu")
+    params: dict[str, Any] = dict(loaded)  # state dicts by name
     if data is None or "policy" not in params or "policy.optimizer" not in params:
         raise Sb3MarioError(f"{in_path}: not a DQN-family SB3 model zip (no policy weights and optimizer)")
     policy = params["policy"]

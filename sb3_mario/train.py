@@ -128,6 +128,7 @@ FIXED_ON_RESUME = {
     "policy_kwargs",
     "n_steps",
 }
+ENV_FIXED_ON_RESUME = {"actions", "screen_size", "frame_stack"}  # the model's observation and action spaces
 
 
 class Run:
@@ -149,8 +150,15 @@ class Run:
             fixed = [key for key in self.changed_on_resume if key in FIXED_ON_RESUME]
             if fixed:
                 raise ConfigError(f"-params {', '.join(fixed)}: cannot be changed when resuming (-i)")
-        if self.resume_data.get("mario_env"):  # the env travels with the model
-            overrides["env_kwargs"] = {k: v for k, v in self.resume_data["mario_env"].items() if k != "env_id"}
+        if self.resume_data.get("mario_env"):  # the env travels with the model; -params env_kwargs change parts of it
+            saved = {k: v for k, v in self.resume_data["mario_env"].items() if k != "env_id"}
+            asked = overrides.get("env_kwargs") or {}
+            if not isinstance(asked, dict):
+                raise ConfigError(f"-params env_kwargs: expected a mapping, got {asked!r}")
+            shape = sorted(k for k in ENV_FIXED_ON_RESUME if k in asked and asked[k] != saved.get(k, asked[k]))
+            if shape:
+                raise ConfigError(f"-params env_kwargs {', '.join(shape)}: cannot be changed when resuming (-i)")
+            overrides["env_kwargs"] = {**saved, **asked}
         conf_file = args.conf_file
         if conf_file is None and self.resume_from is not None:
             # resuming: the hyperparameters of the run the model came from (the model's own are used anyway)

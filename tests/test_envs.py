@@ -1,5 +1,6 @@
 """The Mario env pipeline on the real emulator: API, preprocessing, determinism, the flag, vec envs, bad input."""
 
+import itertools
 import json
 import pathlib
 import subprocess
@@ -331,3 +332,39 @@ def test_reward_scale_multiplies_the_frame_summed_reward():
         assert r_scaled == pytest.approx(0.1 * r_plain)
     scaled.close()
     plain.close()
+
+
+def _takeoffs(env, steps):
+    """Stand, then hold action 1 for ``steps`` frames: Mario's heights, his standing height, the take-off frames."""
+    env.reset(seed=0)
+    for _ in range(10):
+        ground = int(env.step(0)[4]["y_pos"])
+    heights = [int(env.step(1)[4]["y_pos"]) for _ in range(steps)]
+    takeoffs = [t for t in range(steps) if (heights[t - 1] if t else ground) == ground < heights[t]]
+    return heights, ground, takeoffs
+
+
+def test_repeat_jump_jumps_again_when_a_is_held():
+    plain = MarioBackendEnv(actions=[["NOOP"], ["A"]])
+    repeat = MarioBackendEnv(actions=[["NOOP"], ["A"]], repeat_jump=True)
+    plain_heights, ground, plain_takeoffs = _takeoffs(plain, 150)
+    repeat_heights, _, repeat_takeoffs = _takeoffs(repeat, 150)
+    # the game starts a jump only when A goes down: holding it gives one jump, with repeat_jump one per landing
+    assert len(plain_takeoffs) == 1 and len(repeat_takeoffs) >= 3
+    # the first jump is the full-height jump of a held A, frame for frame
+    landing = plain_heights.index(ground, plain_takeoffs[0])
+    assert landing > 30
+    assert repeat_heights[: landing + 1] == plain_heights[: landing + 1]
+    assert max(repeat_heights) == max(plain_heights) > ground + 50
+    # and every later jump is that same full jump
+    period = repeat_takeoffs[2] - repeat_takeoffs[1]
+    assert (
+        repeat_heights[repeat_takeoffs[1] : repeat_takeoffs[1] + period]
+        == repeat_heights[repeat_takeoffs[2] : repeat_takeoffs[2] + period]
+    )
+    # at agent level (frame skip 4): choosing [right, A] step after step keeps Mario hopping
+    agent = make_mario_env(repeat_jump=True, seed=0)
+    y = [int(agent.step(1)[4]["y_pos"]) for _ in range(60)]
+    assert sum(1 for a, b in itertools.pairwise(y) if a == min(y) < b) >= 3
+    for env in (plain, repeat, agent):
+        env.close()

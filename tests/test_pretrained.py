@@ -3,10 +3,40 @@
 import subprocess
 import sys
 
+import imageio.v2 as imageio
 import pytest
 
 import sb3_mario
+from sb3_mario.enjoy import play
 from sb3_mario.errors import Sb3MarioError
+
+ENV = "SuperMarioBros-1-1-v0"
+
+
+def test_shipped_model_clears_1_1_from_noop_starts():
+    assert ENV in sb3_mario.available_pretrained()
+    assert sb3_mario.pretrained_path(ENV).stat().st_size <= 10 * 2**20
+    model = sb3_mario.load_pretrained(ENV)
+    assert model.mario_env["env_id"] == ENV
+    # greedy, after 0-30 seeded no-ops: the emulator is deterministic, the starts are not
+    stats, _ = play(model, model.mario_env, episodes=10, deterministic=True, noop_max=30, seed=2026)
+    assert len({s["noops"] for s in stats}) > 5  # the starts really differ
+    flags = sum(s["flag"] for s in stats)
+    assert flags >= 8, [(s["noops"], s["x_pos"], s["flag"]) for s in stats]
+
+
+def test_enjoy_pretrained_records_a_clear(tmp_path):
+    gif = tmp_path / "mario.gif"
+    ok = subprocess.run(
+        [sys.executable, "-m", "sb3_mario.enjoy", "--pretrained", ENV, "--record", str(gif), "--noop-max", "30"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "1/1 flags" in ok.stdout
+    frames = imageio.mimread(gif, memtest=False)
+    assert len(frames) > 100 and frames[0].shape[:2] == (240, 256)
 
 
 def test_unknown_id_lists_the_available_ones():

@@ -123,11 +123,14 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     assert (
         fixed.returncode == 2 and fixed.stderr == "error: -params buffer_size, n_steps: cannot be changed when resuming (-i)\n"
     )
+    shape = run_cli("sb3_mario.train", "-i", run, "-n", 128, "-params", "env_kwargs:{frame_stack: 2, actions: simple}")
+    assert shape.returncode == 2
+    assert shape.stderr == "error: -params env_kwargs actions, frame_stack: cannot be changed when resuming (-i)\n"
     assert (run / "command.txt").read_text() == first_command  # refused before touching the run folder
     result = run_cli(
         "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 64, "--eval-episodes", 1,
         "--verbose", "0",
-        "-params", "learning_rate:0.001", "train_freq:2", "autocast_bf16:True",
+        "-params", "learning_rate:0.001", "train_freq:2", "autocast_bf16:True", "env_kwargs:{repeat_jump: true}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded replay buffer" in result.stdout
@@ -135,6 +138,8 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     # -params replace the saved hyperparameters on resume (rl-zoo's behaviour); the others are the model's own
     assert after.learning_rate == 0.001 and after.train_freq.frequency == 2 and after.autocast_bf16
     assert before.learning_rate != 0.001 and after.batch_size == before.batch_size
+    # env_kwargs given on resume change those keys of the saved env settings and keep the rest
+    assert after.mario_env == {**before.mario_env, "repeat_jump": True} and "repeat_jump" not in before.mario_env
     assert after.num_timesteps >= before.num_timesteps + 128
     assert after.exploration_timesteps == before.exploration_timesteps + (after.num_timesteps - before.num_timesteps)
     assert after._n_updates > before._n_updates
@@ -255,6 +260,7 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["-params", "gamma:high"], "gamma: must be a number in [0.0, 1.0]"),
         (["-params", "batch_size:0"], "batch_size: must be an integer >= 1"),
         (["-params", "env_kwargs:{frame_skip: 0}"], "env_kwargs.frame_skip: must be an integer >= 1"),
+        (["-params", "env_kwargs:{repeat_jump: often}"], "env_kwargs.repeat_jump: must be true or false"),
         (["-params", "env_kwargs:{actions: [[jump]]}"], "env_kwargs.actions: invalid button 'jump'"),
         (["-params", "noequals"], "expected key:value"),
         (["--algo", "dqn", "-params", "exploration_decay:0.9"], "exploration_decay: unknown hyperparameter for dqn"),

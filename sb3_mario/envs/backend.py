@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_mario._quiet import silence_gym_notice
-from sb3_mario.envs.actions import ActionsSpec, action_bytes, resolve_actions
+from sb3_mario.envs.actions import BUTTON_BITS, ActionsSpec, action_bytes, resolve_actions
 from sb3_mario.errors import EnvConfigError, EnvStateError
 
 LEGACY_BACKEND = sys.version_info < (3, 13)
@@ -90,6 +90,10 @@ def copy_screen(screen: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(memory, cv2.COLOR_BGRA2RGB)
 
 
+_A_BUTTON = BUTTON_BITS["A"]
+_PLAYER_FLOAT_STATE = 0x001D  # 0: on the ground, 1: jumping, 2: falling off a ledge, 3: sliding down the flagpole
+
+
 class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     """Raw RGB Super Mario Bros with a discrete action set, behind the gymnasium API.
 
@@ -97,6 +101,11 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     :param actions: an action-set name (``"tutorial"``, ``"right_only"``, ``"simple"``, ``"complex"``)
         or a list of button combos such as ``[["right"], ["right", "A"]]``
     :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (needs a display)
+    :param repeat_jump: a held A jumps again when Mario lands. The game starts a jump only on a frame where A goes
+        down, so an agent that keeps choosing an action with A (frame after frame, as a greedy policy does at a wall)
+        never jumps again, and nothing on screen tells it A is still held. With ``repeat_jump`` the env releases A for
+        one frame when Mario stands on the ground (RAM ``0x001D`` = 0) with A held for two frames or more;
+        jumps in the air, their height (A held while rising) and every other button are unchanged.
 
     Frames are copied out of the emulator's screen buffer, which the next frame overwrites in place.
     """
@@ -108,6 +117,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         env_id: str = "SuperMarioBros-1-1-v0",
         actions: ActionsSpec = "tutorial",
         render_mode: str | None = None,
+        repeat_jump: bool = False,
     ) -> None:
         if render_mode not in (None, "rgb_array", "human"):
             raise EnvConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
@@ -119,6 +129,8 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.observation_space = spaces.Box(0, 255, SCREEN_SHAPE, np.uint8)
         self.action_space = spaces.Discrete(len(self.buttons))
         self._nes = _load_entry_point(spec.entry_point)(**spec.kwargs)
+        self.repeat_jump = bool(repeat_jump)
+        self._a_frames = 0  # consecutive frames A was held (repeat_jump)
         self._episode_over = True
         self._closed = False
 
@@ -141,6 +153,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         else:
             screen, info = self._nes.reset(seed=seed, options=options)
         self._episode_over = False
+        self._a_frames = 0  # consecutive frames A was held (repeat_jump)
         return copy_screen(screen), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -163,15 +176,24 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
             self._check_open()
             raise EnvStateError("step() called after the episode ended (or before reset()): call reset() first")
         byte = self._action_bytes[action]
+        held_a = self.repeat_jump and byte & _A_BUTTON
         nes_step = self._nes.step
         total_reward = 0.0
         prev = None
         truncated = False
         for i in range(frames):
-            if LEGACY_BACKEND:
-                screen, reward, terminated, info = nes_step(byte)
+            pressed = byte
+            if held_a:
+                # the game acts on a new A one frame late: a take-off shows in RAM after A was held for 2 frames
+                if self._a_frames >= 2 and self._stage_ram()[_PLAYER_FLOAT_STATE] == 0:
+                    pressed = byte & ~_A_BUTTON  # let go of A for one frame on the ground: the next frame jumps
+                self._a_frames = self._a_frames + 1 if pressed & _A_BUTTON else 0
             else:
-                screen, reward, terminated, truncated, info = nes_step(byte)
+                self._a_frames = 0
+            if LEGACY_BACKEND:
+                screen, reward, terminated, info = nes_step(pressed)
+            else:
+                screen, reward, terminated, truncated, info = nes_step(pressed)
             total_reward += reward
             if terminated or truncated:
                 break
@@ -182,6 +204,10 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         if prev is not None and not self._episode_over:
             np.maximum(prev, obs, out=obs)
         return obs, total_reward, terminated, truncated, info
+
+    def _stage_ram(self) -> np.ndarray:
+        """RAM of the running stage's emulator (``RandomStages`` envs wrap one env per stage)."""
+        return getattr(self._nes, "env", self._nes).unwrapped.ram
 
     def render(self) -> np.ndarray | None:
         self._check_open()

@@ -37,6 +37,7 @@ def make_mario_env(
     max_episode_steps: int | None = None,
     noop_max: int = 0,
     reward_scale: float = 1.0,
+    repeat_jump: bool = False,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -54,6 +55,8 @@ def make_mario_env(
     :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
     :param reward_scale: multiply every (frame-summed) reward by this (Monitor records the scaled returns)
     :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps (0: none)
+    :param repeat_jump: a held A jumps again on landing (see :class:`~sb3_mario.envs.MarioBackendEnv`); off in the
+        tutorial, where an agent holding A at a wall stays there
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
@@ -63,7 +66,7 @@ def make_mario_env(
         raise EnvConfigError(f"reward_scale must be a positive number, got {reward_scale!r}")
     if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
         raise EnvConfigError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
-    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode)
+    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump)
     env = MarioFrameSkip(env, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
         env = TransformReward(env, partial(operator.mul, float(reward_scale)))
