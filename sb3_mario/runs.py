@@ -52,18 +52,20 @@ def check_model_zip(path: str | Path) -> Path:
 def newest_model_in(folder: str | Path) -> Path:
     """The model a run folder should resume from: the newest checkpoint, or the final model if it is newer."""
     folder = Path(folder)
-    candidates: list[tuple[int, Path]] = []
+    # (steps, is final, path): on a tie the final model wins, since a checkpoint is written from inside its step's
+    # callback, before SB3 stores that step's transition and advances exploration
+    candidates: list[tuple[int, bool, Path]] = []
     latest = folder / CHECKPOINT_DIR / "latest.yml"
     if latest.is_file():
         info = yaml.safe_load(latest.read_text()) or {}
-        candidates.append((int(info.get("num_timesteps", 0)), folder / CHECKPOINT_DIR / str(info.get("model"))))
+        candidates.append((int(info.get("num_timesteps", 0)), False, folder / CHECKPOINT_DIR / str(info.get("model"))))
     for final in folder.glob("*.zip"):
         if final.name != "best_model.zip":
-            candidates.append((read_num_timesteps(final), final))
-    candidates = [(n, p) for n, p in candidates if p.is_file()]
+            candidates.append((read_num_timesteps(final), True, final))
+    candidates = [c for c in candidates if c[2].is_file()]
     if not candidates:
         raise ModelFileError(f"{folder}: no model zip or checkpoint in this run folder")
-    return max(candidates, key=lambda c: c[0])[1]
+    return max(candidates, key=lambda c: (c[0], c[1]))[2]
 
 
 def read_num_timesteps(path: Path) -> int:

@@ -9,13 +9,14 @@ import pytest
 import sb3_mario
 from sb3_mario.enjoy import play
 from sb3_mario.errors import Sb3MarioError
+from sb3_mario.pretrained import pretrained_path
 
 ENV = "SuperMarioBros-1-1-v0"
 
 
 def test_shipped_model_clears_1_1_from_noop_starts():
     assert ENV in sb3_mario.available_pretrained()
-    assert sb3_mario.pretrained_path(ENV).stat().st_size <= 10 * 2**20
+    assert pretrained_path(ENV).stat().st_size <= 10 * 2**20
     model = sb3_mario.load_pretrained(ENV)
     assert model.mario_env["env_id"] == ENV
     # greedy, after 0-30 seeded no-ops: the emulator is deterministic, the starts are not

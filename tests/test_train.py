@@ -74,7 +74,10 @@ def test_run_folder_files(tiny_run):
         "frame_skip": 4,
         "screen_size": 84,
         "frame_stack": 4,
-    }
+        "max_episode_steps": 1000,
+        "reward_scale": 0.1,
+        "repeat_jump": True,
+    }  # hyperparams/ddqn.yml's 1-1 entry
     assert yaml.safe_load((run / "checkpoints/latest.yml").read_text())["num_timesteps"] >= 256
     evaluations = np.load(run / "evaluations.npz")
     assert list(evaluations["timesteps"]) == [128, 256] and "successes" in evaluations
@@ -130,16 +133,17 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run):
     result = run_cli(
         "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 64, "--eval-episodes", 1,
         "--verbose", "0",
-        "-params", "learning_rate:0.001", "train_freq:2", "autocast_bf16:True", "env_kwargs:{repeat_jump: true}",
+        "-params", "learning_rate:0.001", "train_freq:4", "autocast_bf16:False", "env_kwargs:{repeat_jump: false}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded replay buffer" in result.stdout
     after = DDQN.load(run / f"{ENV}.zip", device="cpu")
     # -params replace the saved hyperparameters on resume (rl-zoo's behaviour); the others are the model's own
-    assert after.learning_rate == 0.001 and after.train_freq.frequency == 2 and after.autocast_bf16
-    assert before.learning_rate != 0.001 and after.batch_size == before.batch_size
+    assert after.learning_rate == 0.001 and after.train_freq.frequency == 4 and not after.autocast_bf16
+    assert before.learning_rate != 0.001 and before.train_freq.frequency != 4 and before.autocast_bf16
+    assert after.batch_size == before.batch_size
     # env_kwargs given on resume change those keys of the saved env settings and keep the rest
-    assert after.mario_env == {**before.mario_env, "repeat_jump": True} and "repeat_jump" not in before.mario_env
+    assert before.mario_env["repeat_jump"] and after.mario_env == {**before.mario_env, "repeat_jump": False}
     assert after.num_timesteps >= before.num_timesteps + 128
     assert after.exploration_timesteps == before.exploration_timesteps + (after.num_timesteps - before.num_timesteps)
     assert after._n_updates > before._n_updates
