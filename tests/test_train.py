@@ -19,7 +19,14 @@ from sb3_mario import DDQN, make_mario_vec_env
 from sb3_mario.plot import read_monitor
 
 ENV = "SuperMarioBros-1-1-v0"
-TINY = ["-params", "buffer_size:400", "learning_starts:64", "target_update_interval:100"]
+# tiny budgets; short episodes so that runs finish episodes (and evaluations) quickly
+TINY = [
+    "-params",
+    "buffer_size:400",
+    "learning_starts:64",
+    "target_update_interval:100",
+    "env_kwargs:{max_episode_steps: 100}",
+]
 
 
 # one torch thread per CLI process: bit-reproducible runs, and no oversubscription beside env worker processes
@@ -74,10 +81,10 @@ def test_run_folder_files(tiny_run):
         "frame_skip": 4,
         "screen_size": 84,
         "frame_stack": 4,
-        "max_episode_steps": 1000,
+        "max_episode_steps": 100,  # TINY's
         "reward_scale": 0.1,
         "repeat_jump": True,
-    }  # hyperparams/ddqn.yml's 1-1 entry
+    }  # hyperparams/ddqn.yml's 1-1 entry, with TINY's env_kwargs merged in
     assert yaml.safe_load((run / "checkpoints/latest.yml").read_text())["num_timesteps"] >= 256
     evaluations = np.load(run / "evaluations.npz")
     assert list(evaluations["timesteps"]) == [128, 256] and "successes" in evaluations
