@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sb3_mario-installed
 # CPU build of torch that lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# Where PyPI is the only index, its Linux torch is the CUDA build: TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 ALGO ?= ddqn
 ENV_ID ?= SuperMarioBros-1-1-v0
 TRAIN_ARGS ?=
@@ -14,7 +16,7 @@ TRAIN_ARGS ?=
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e ".[tests,postgres]"
 	touch $(STAMP)
 
@@ -24,9 +26,11 @@ train: $(STAMP)
 	$(PY) -m sb3_mario.train --algo $(ALGO) --env $(ENV_ID) $(TRAIN_ARGS)
 
 test: $(STAMP)
+	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)
+	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q -m ""
 
 lint: $(STAMP)

@@ -1,11 +1,14 @@
 """Env throughput: the backend's own step (frames/s) vs the full wrapper stack at frame skip 4 (agent steps/s).
 
 "raw" calls the backend env's ``step`` directly (emulator + reward + info, no adapter); "wrapped" is
-``make_mario_env()`` (adapter, skip 4, gray + resize, stack 4, episode stats). Both replay the same random
-actions and reset on death. Target: wrapped >= 0.95 x raw / 4.
+``make_mario_env()`` (adapter, skip 4, gray + resize, stack 4, episode stats); "wrapped_repeat_jump" is the same
+with ``repeat_jump=True`` (the option reads RAM each frame A is held). All replay the same random actions and reset
+on death. Target: wrapped >= 0.95 x raw / 4.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from sb3_mario.envs.actions import action_bytes, resolve_actions
 def run(frames: int = 4000, repeats: int = 5) -> dict:
     skip = 4
     wrapped = make_mario_env(frame_skip=skip)
+    wrapped_rj = make_mario_env(frame_skip=skip, repeat_jump=True)
     raw = wrapped.unwrapped.nes
     buttons = action_bytes(resolve_actions("tutorial"))
     actions = np.random.default_rng(0).integers(0, 2, size=frames // skip).tolist()
@@ -34,20 +38,28 @@ def run(frames: int = 4000, repeats: int = 5) -> dict:
                     break
         return frames_run
 
-    def wrapped_steps() -> int:
-        wrapped.reset()
-        for a in actions:
-            _, _, terminated, truncated, _ = wrapped.step(a)
-            if terminated or truncated:
-                wrapped.reset()
-        return len(actions)
+    def steps_of(env) -> Callable[[], int]:
+        def wrapped_steps() -> int:
+            env.reset()
+            for a in actions:
+                _, _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    env.reset()
+            return len(actions)
+
+        return wrapped_steps
 
     frames_per_step = raw_frames() / len(actions)
     res = alternate(
-        {"raw_frames_per_s": lambda: timed(raw_frames), "wrapped_steps_per_s": lambda: timed(wrapped_steps)},
+        {
+            "raw_frames_per_s": lambda: timed(raw_frames),
+            "wrapped_steps_per_s": lambda: timed(steps_of(wrapped)),
+            "wrapped_repeat_jump_steps_per_s": lambda: timed(steps_of(wrapped_rj)),
+        },
         repeats=repeats,
     )
     wrapped.close()
+    wrapped_rj.close()
     raw_med, wrapped_med = res["raw_frames_per_s"]["median"], res["wrapped_steps_per_s"]["median"]
     out = {
         "frame_skip": skip,
@@ -59,6 +71,7 @@ def run(frames: int = 4000, repeats: int = 5) -> dict:
             "wrapped_vs_raw_over_skip": wrapped_med / (raw_med / skip),
             # same frames both ways (episode ends cut a skip short): time of raw / time of wrapped
             "same_work_speed_ratio": wrapped_med * frames_per_step / raw_med,
+            "repeat_jump_vs_wrapped": res["wrapped_repeat_jump_steps_per_s"]["median"] / wrapped_med,
         },
     }
     write_result("env", out)
@@ -73,9 +86,12 @@ def table(out: dict) -> str:
         f"{c['raw_frames_per_s']['min']:.0f}-{c['raw_frames_per_s']['max']:.0f} |\n"
         f"| wrapped agent steps/s (skip 4) | {c['wrapped_steps_per_s']['median']:.1f} | "
         f"{c['wrapped_steps_per_s']['min']:.1f}-{c['wrapped_steps_per_s']['max']:.1f} |\n"
+        f"| wrapped + repeat_jump agent steps/s | {c['wrapped_repeat_jump_steps_per_s']['median']:.1f} | "
+        f"{c['wrapped_repeat_jump_steps_per_s']['min']:.1f}-{c['wrapped_repeat_jump_steps_per_s']['max']:.1f} |\n"
         f"| ratio wrapped / (raw/4) | {out['ratios']['wrapped_vs_raw_over_skip']:.3f} | target >= 0.95 |\n"
         f"| same frames, speed wrapped / raw | {out['ratios']['same_work_speed_ratio']:.3f} | "
         f"{out['frames_per_agent_step']:.2f} frames per step |\n"
+        f"| speed repeat_jump / wrapped | {out['ratios']['repeat_jump_vs_wrapped']:.3f} | |\n"
     )
 
 

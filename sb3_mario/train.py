@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--vec-env",
         default="subproc",
         choices=["dummy", "subproc"],
-        help="dummy: envs in this process; subproc: one process per env, stepping beside the learner",
+        help="dummy: envs in this process; subproc: one process per env, stepping beside the learner (default: subproc)",
     )
     p.add_argument("-P", "--progress", action="store_true", help="show a progress bar with steps/s and ETA")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="0 quiet, 1 info, 2 debug")

@@ -138,7 +138,7 @@ class Tuner:
         env_kwargs = hp.get("env_kwargs", {})
         seed = self.args.seed + trial.number
         env = make_mario_vec_env(self.args.env, n_envs=hp.get("n_envs", 1), vec_env="dummy", seed=seed, **env_kwargs)
-        eval_env = make_mario_vec_env(self.args.env, n_envs=1, vec_env="dummy", seed=seed + 10_000, **env_kwargs)
+        eval_env = self.make_eval_env(env_kwargs, seed + 10_000)
         try:
             model = ALGOS[self.args.algo](
                 hp.get("policy", "CnnPolicy"),
@@ -166,6 +166,13 @@ class Tuner:
         if evaluate.evaluations == 0:
             raise optuna.TrialPruned("no evaluation ran")
         return evaluate.score
+
+    def make_eval_env(self, env_kwargs: dict[str, Any], seed: int) -> Any:
+        """The evaluation env of a trial: its env settings, with 0..``--eval-noop-max`` seeded no-ops at each reset
+        (the emulator is deterministic: without them every greedy episode of an evaluation would be the same one)."""
+        return make_mario_vec_env(
+            self.args.env, n_envs=1, vec_env="dummy", seed=seed, **{**env_kwargs, "noop_max": self.args.eval_noop_max}
+        )
 
     def count(self, states: tuple[TrialState, ...]) -> int:
         return len(self.study.get_trials(deepcopy=False, states=states))
@@ -318,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-startup-trials", type=int, default=5, help="random trials before TPE/pruning (default: 5)")
     p.add_argument("--n-evaluations", type=int, default=5, help="evaluations per trial (default: 5)")
     p.add_argument("--eval-episodes", type=int, default=3, help="episodes per evaluation (default: 3)")
+    p.add_argument(
+        "--eval-noop-max",
+        type=int,
+        default=30,
+        help="evaluation episodes start with 0..N seeded no-ops, so greedy runs differ (default: 30)",
+    )
     p.add_argument("-f", "--log-folder", default="logs", help="root folder (default: logs)")
     p.add_argument("--storage", help="RDB URL (postgresql://user:pw@host/db); default: a journal file in the study folder")
     p.add_argument("--study-name", default="ddqn_mario", help="(default: %(default)s)")
@@ -339,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
+    if args.eval_noop_max < 0:
+        print("error: --eval-noop-max must be >= 0", file=sys.stderr)
+        return 2
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         tuner = Tuner(args)

@@ -56,6 +56,29 @@ def test_fixed_trial_objective_returns_a_finite_score(tmp_path):
     assert hp["gamma"] == pytest.approx(0.99) and hp["n_steps"] == 3 and hp["buffer_size"] == 400  # fixed wins
 
 
+def test_trial_evaluation_starts_from_seeded_noops(tmp_path):
+    """Greedy evaluation episodes of a trial differ: each starts after 0..--eval-noop-max no-ops (the emulator is
+    deterministic), drawn from the seeded eval env, so the same seed gives the same starts."""
+    tuner = tune.Tuner(tune.build_parser().parse_args(tune_args(tmp_path, "--eval-noop-max", 30)))
+
+    def starts(seed):
+        env = tuner.make_eval_env({"max_episode_steps": 50}, seed)
+        try:
+            out = []
+            for _ in range(6):
+                obs = env.reset()
+                out.append((env.reset_infos[0]["noops"], obs.tobytes()))
+            return out
+        finally:
+            env.close()
+
+    first = starts(7)
+    noops = [n for n, _ in first]
+    assert all(0 <= n <= 30 for n in noops) and len(set(noops)) > 1
+    assert len({obs for _, obs in first}) > 1  # different no-op counts give different first frames
+    assert starts(7) == first
+
+
 def test_two_journal_workers_finish_exactly_max_total(tmp_path):
     args = tune_args(tmp_path, "--n-trials", 3, "--max-total-trials", 3, "--sampler", "random", "--pruner", "none")
     procs = [
@@ -141,6 +164,8 @@ def test_bad_input(tmp_path):
     assert result.returncode == 2 and "exists with direction minimize" in result.stderr
     result = run_tune(*tune_args(tmp_path, "-params", "gama:0.9"))
     assert result.returncode == 2 and "gama: unknown hyperparameter" in result.stderr
+    result = run_tune(*tune_args(tmp_path, "--eval-noop-max", -1))
+    assert result.returncode == 2 and result.stderr == "error: --eval-noop-max must be >= 0\n"
 
 
 def free_port():
