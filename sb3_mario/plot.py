@@ -1,6 +1,7 @@
 """``python -m sb3_mario.plot RUN [RUN ...] -o curves.png``: learning curves of one or more runs.
 
-Panels: episode max x_pos, flag rate and return of the training episodes (rolling mean over ``--window`` episodes),
+Panels: episode max x_pos, flag rate and return of the training episodes (rolling mean over ``--window`` episodes;
+returns in the game's reward units, i.e. divided by the run's ``reward_scale``, so runs with different scales compare),
 and the flag rate of the evaluations (SB3's ``evaluations.npz``), against env steps or, with ``--time``, against
 training hours. ``--labels`` names the runs in the legend.
 """
@@ -19,13 +20,34 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import yaml
 
 from sb3_mario._io import atomic_path
 from sb3_mario.errors import Sb3MarioError
 
 
+def reward_scale(folder: Path) -> float:
+    """The ``env_kwargs.reward_scale`` a run folder's ``config.yml`` trained with (1.0 when it has none)."""
+    path = folder / "config.yml"
+    if not path.is_file():
+        return 1.0
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise Sb3MarioError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    blocks = [block for block in (config or {}).values() if isinstance(block, dict)] if isinstance(config, dict) else []
+    env_kwargs = blocks[0].get("env_kwargs") if len(blocks) == 1 else None
+    scale = env_kwargs.get("reward_scale", 1.0) if isinstance(env_kwargs, dict) else 1.0
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        raise Sb3MarioError(f"{path}: reward_scale must be a positive number, got {scale!r}")
+    return float(scale)
+
+
 def read_monitor(folder: Path) -> dict[str, np.ndarray]:
-    """Episodes of all Monitor CSVs in a run folder, in order: steps, hours, return, x_pos, flag.
+    """Episodes of all Monitor CSVs in a run folder, in order: steps, hours, return, game_return, x_pos, flag.
+
+    ``return`` is what Monitor recorded (scaled by the env's ``reward_scale``), ``game_return`` the same in the game's
+    reward units.
 
     A resumed run has one CSV per session (``0.part1.monitor.csv``, ..., ``0.monitor.csv``); sessions are ordered by
     their start time and ``hours`` counts training time only (each session continues where the previous one ended).
@@ -46,10 +68,12 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
         hours.extend((offset + float(r["t"])) / 3600 for r in session)
         offset += float(session[-1]["t"]) if session else 0.0
     lengths = np.array([int(r["l"]) for r in rows])
+    returns = np.array([float(r["r"]) for r in rows])
     return {
         "steps": np.cumsum(lengths),
         "hours": np.array(hours),
-        "return": np.array([float(r["r"]) for r in rows]),
+        "return": returns,
+        "game_return": returns / reward_scale(folder),
         "x_pos": np.array([float(r.get("max_x_pos") or r.get("x_pos") or 0) for r in rows]),
         "flag": np.array([r.get("flag_get") == "True" for r in rows], dtype=float),
     }
@@ -76,7 +100,7 @@ def plot_runs(
         label = labels[i] if labels is not None else label
         axes[0].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
         axes[1].plot(episodes[x_key], rolling(episodes["flag"], window), label=label)
-        axes[3].plot(episodes[x_key], rolling(episodes["return"], window), label=label)
+        axes[3].plot(episodes[x_key], rolling(episodes["game_return"], window), label=label)
         evaluations = folder / "evaluations.npz"
         if evaluations.is_file():
             data = np.load(evaluations)
@@ -87,7 +111,12 @@ def plot_runs(
                     x = np.interp(x, episodes["steps"], episodes["hours"])
                 axes[2].plot(x, flag_rate, marker="o", label=label)
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
-    titles = ["episode max x_pos (flag ~3161)", "flag rate, training episodes", "flag rate, evaluations", "episode return"]
+    titles = [
+        "episode max x_pos (flag ~3161)",
+        "flag rate, training episodes",
+        "flag rate, evaluations",
+        "episode return (game units)",
+    ]
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel(xlabel)

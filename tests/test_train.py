@@ -344,6 +344,28 @@ def test_plot_writes_png(tiny_run, tmp_path):
     assert result.returncode == 2 and "2 labels for 1 runs" in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_plot_returns_are_in_game_units(tiny_run, tmp_path):
+    # Monitor records returns scaled by the env's reward_scale; plot shows them in the game's units
+    _, run, _ = tiny_run
+    monitor = (run / "0.monitor.csv").read_text().splitlines()
+    scaled = tmp_path / "scaled"
+    scaled.mkdir()
+    (scaled / "0.monitor.csv").write_text("\n".join([monitor[0], "r,l,t,max_x_pos,flag_get", "12.5,100,1.0,400,False"]))
+    config = yaml.safe_load((run / "config.yml").read_text())
+    config[ENV]["env_kwargs"]["reward_scale"] = 0.1
+    (scaled / "config.yml").write_text(yaml.safe_dump(config))
+    episodes = read_monitor(scaled)
+    assert episodes["return"].tolist() == [12.5] and episodes["game_return"].tolist() == [125.0]
+    del config[ENV]["env_kwargs"]["reward_scale"]  # none given: the game's own
+    (scaled / "config.yml").write_text(yaml.safe_dump(config))
+    assert read_monitor(scaled)["game_return"].tolist() == [12.5]
+    config[ENV]["env_kwargs"]["reward_scale"] = "big"
+    (scaled / "config.yml").write_text(yaml.safe_dump(config))
+    result = run_cli("sb3_mario.plot", scaled, "-o", tmp_path / "x.png")
+    assert result.returncode == 2 and "reward_scale must be a positive number" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_eval_history_of_an_earlier_session_is_kept(tmp_path):
     from sb3_mario.callbacks import MarioEvalCallback
 
