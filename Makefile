@@ -9,9 +9,13 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ALGO ?= ddqn
 ENV_ID ?= SuperMarioBros-1-1-v0
-TRAIN_ARGS ?=
+TRAIN_ARGS ?= -P
 
-.PHONY: install train test test-all lint type bench clean
+# The other backend (gym-super-mario-bros 8, nes-py 9, numpy 2) needs Python >= 3.13: `make test-py313` (CI runs it).
+PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
+BACKEND_TESTS := tests/test_envs.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py tests/test_pretrained.py
+
+.PHONY: install train test test-all test-py313 lint type bench clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +37,10 @@ test-all: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q -m ""
 
+test-py313:
+	$(MAKE) install VENV=.venv313 PYTHON=$(PYTHON313)
+	.venv313/bin/python -m pytest -q $(BACKEND_TESTS)
+
 lint: $(STAMP)
 	$(PY) -m ruff check sb3_mario tests bench
 	$(PY) -m ruff format --check sb3_mario tests bench
@@ -44,4 +52,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv313 build *.egg-info .pytest_cache .mypy_cache .ruff_cache

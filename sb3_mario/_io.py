@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,3 +43,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def describe_write_error(path: str | os.PathLike[str], exc: OSError, needed_bytes: int = 0) -> str:
+    """One line for a failed write: the file, the reason, and (if known) the space it needed and what was free."""
+    target = Path(path)
+    parts = [f"cannot write {target}: {exc.strerror or exc}"]
+    if needed_bytes > 0:
+        parts.append(f"needs about {needed_bytes / 1e6:.0f} MB")
+    try:
+        free = shutil.disk_usage(target.parent if target.parent.exists() else ".").free
+        parts.append(f"{free / 1e6:.0f} MB free")
+    except OSError:
+        pass
+    return ", ".join(parts)

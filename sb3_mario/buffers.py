@@ -12,6 +12,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_mario.errors import ConfigError
+from sb3_mario.params import DQN_PARAMS, check_kwargs
 
 
 class FrameStackReplayBuffer(ReplayBuffer):
@@ -57,10 +58,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         frame_headroom: float = 1 / 80,
     ) -> None:
         check_frame_stack_space(observation_space)
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ConfigError(f"n_steps must be an integer >= 1, got {n_steps!r}")
-        if buffer_size < 1:
-            raise ConfigError(f"buffer_size must be >= 1, got {buffer_size!r}")
+        check_kwargs(DQN_PARAMS, {"n_steps": n_steps, "gamma": gamma, "buffer_size": buffer_size})
         if not 0 <= frame_headroom <= 1:
             raise ConfigError(f"frame_headroom must be in [0, 1], got {frame_headroom!r}")
         # BaseBuffer, not ReplayBuffer.__init__: that would allocate full observation arrays.

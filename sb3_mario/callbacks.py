@@ -1,18 +1,24 @@
-"""SB3 callbacks for Mario runs: atomic checkpoints, eval with Mario metrics, training metrics, stop on signal."""
+"""SB3 callbacks for Mario runs: atomic checkpoints that survive a full disk, evaluation under the protocol with a
+stop rule, a wall-clock budget with a progress line, training metrics, stop on signal."""
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+from tqdm import tqdm
 
-from sb3_mario._io import atomic_path, atomic_write_text
-
-REPLAY_BUFFER_NAME = "replay_buffer.pkl"
+from sb3_mario._io import atomic_path, atomic_write_text, describe_write_error
+from sb3_mario.errors import SaveError
+from sb3_mario.evaluation import ProtocolResult, evaluate_protocol
+from sb3_mario.runs import LATEST_NAME, REPLAY_BUFFER_NAME
 
 
 def save_model(model: Any, path: str | Path) -> Path:
@@ -37,89 +43,64 @@ class AtomicCheckpointCallback(CheckpointCallback):
     Every ``save_freq`` calls, writes ``<save_path>/<prefix>_<steps>_steps.zip``, and with ``save_replay_buffer``
     replaces ``<save_path>/replay_buffer.pkl`` (hundreds of MB: only the newest is kept), then records both with the
     step count in ``<save_path>/latest.yml``. Parameters are those of ``CheckpointCallback``.
+
+    A checkpoint that cannot be written (full disk, read-only folder, permissions) prints one line saying what and
+    how much space it needed, leaves the last good checkpoint and ``latest.yml`` as they were, and training goes on.
     """
+
+    last_good: Path | None = None  # the newest checkpoint written in full (``latest.yml`` names it)
+    failures = 0
 
     def _on_step(self) -> bool:
         if self.n_calls % self.save_freq == 0:
-            self.save_now()
+            self.try_save()
         return True
 
+    def try_save(self) -> dict[str, Any] | None:
+        """:meth:`save_now`, reporting a failed write in one line instead of raising; ``None`` if it failed."""
+        try:
+            return self.save_now()
+        except SaveError as exc:
+            self.failures += 1
+            kept = f"; the last good checkpoint is {self.last_good}" if self.last_good else ""
+            print(f"warning: checkpoint at step {self.num_timesteps} not saved: {exc}{kept}", file=sys.stderr)
+            return None
+
     def save_now(self) -> dict[str, Any]:
-        """Write a checkpoint for the current step; return what ``latest.yml`` now says."""
-        model_path = save_model(self.model, self._checkpoint_path(extension="zip"))
+        """Write a checkpoint for the current step; return what ``latest.yml`` now says.
+
+        :raises SaveError: with a one-line message naming the file and the space it needed; nothing is half-written
+        """
+        model_path = Path(self._checkpoint_path(extension="zip"))
+        needed = self.last_good.stat().st_size if self.last_good is not None and self.last_good.is_file() else 0
+        try:
+            save_model(self.model, model_path)
+        except OSError as exc:
+            raise SaveError(describe_write_error(model_path, exc, needed)) from None
         latest: dict[str, Any] = {"num_timesteps": int(self.num_timesteps), "model": model_path.name}
         if self.save_replay_buffer and self.model.replay_buffer is not None:  # type: ignore[attr-defined]
-            save_replay_buffer(self.model, Path(self.save_path) / REPLAY_BUFFER_NAME)
+            buffer_path = Path(self.save_path) / REPLAY_BUFFER_NAME
+            try:
+                save_replay_buffer(self.model, buffer_path)
+            except OSError as exc:
+                model_path.unlink(missing_ok=True)  # a model without its buffer would resume from an older buffer
+                needed = replay_buffer_nbytes(self.model.replay_buffer)  # type: ignore[attr-defined]
+                raise SaveError(describe_write_error(buffer_path, exc, needed)) from None
             latest["replay_buffer"] = REPLAY_BUFFER_NAME
-        atomic_write_text(Path(self.save_path) / "latest.yml", yaml.safe_dump(latest))
+        latest_path = Path(self.save_path) / LATEST_NAME
+        try:
+            atomic_write_text(latest_path, yaml.safe_dump(latest))
+        except OSError as exc:
+            raise SaveError(describe_write_error(latest_path, exc)) from None
+        self.last_good = model_path
         if self.verbose >= 1:
             print(f"Saving checkpoint to {model_path}")
         return latest
 
 
-class SaveBestModel(BaseCallback):
-    """``callback_on_new_best`` for ``EvalCallback``: writes ``best_model.zip`` atomically."""
-
-    def __init__(self, path: str | Path, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        self.path = Path(path)
-
-    def _on_step(self) -> bool:
-        save_model(self.model, self.path)
-        return True
-
-
-class MarioEvalCallback(EvalCallback):
-    """SB3's ``EvalCallback`` that also logs ``eval/mean_x_pos``, ``eval/max_x_pos`` and ``eval/flag_rate``.
-
-    Parameters are those of ``EvalCallback``.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._x_positions: list[int] = []
-        self._flags: list[bool] = []
-
-    def load_history(self, path: Path) -> None:
-        """Continue the evaluations of an earlier session of the run (``evaluations.npz``): its rows stay in the file
-        and its best mean reward stays the bar for ``best_model.zip``. If the number of episodes per evaluation
-        changed, the old file is kept as ``evaluations.part<k>.npz`` instead (one array cannot hold both)."""
-        if not path.is_file():
-            return
-        with np.load(path) as data:
-            results = data["results"]
-            if len(results):
-                self.best_mean_reward = float(np.max(results.mean(axis=1)))
-            if results.ndim == 2 and results.shape[1] == self.n_eval_episodes:
-                self.evaluations_timesteps = data["timesteps"].tolist()
-                self.evaluations_results = results.tolist()
-                self.evaluations_length = data["ep_lengths"].tolist()
-                if "successes" in data.files:
-                    self.evaluations_successes = data["successes"].tolist()
-                return
-        k = 1
-        while path.with_name(f"{path.stem}.part{k}.npz").exists():
-            k += 1
-        path.rename(path.with_name(f"{path.stem}.part{k}.npz"))
-
-    def _log_success_callback(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
-        super()._log_success_callback(locals_, globals_)
-        if locals_["done"]:
-            info = locals_["info"]
-            self._x_positions.append(int(info.get("max_x_pos", info.get("x_pos", 0))))
-            self._flags.append(bool(info.get("flag_get", False)))
-
-    def _on_step(self) -> bool:
-        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
-            self._x_positions, self._flags = [], []
-            keep_going = super()._on_step()
-            if self._x_positions:
-                self.logger.record("eval/mean_x_pos", float(np.mean(self._x_positions)))
-                self.logger.record("eval/max_x_pos", max(self._x_positions))
-                self.logger.record("eval/flag_rate", float(np.mean(self._flags)))
-                self.logger.dump(self.num_timesteps)
-            return keep_going
-        return True
+def replay_buffer_nbytes(buffer: Any) -> int:
+    """Bytes of the numpy arrays a replay buffer pickles (what saving it needs on disk, roughly)."""
+    return sum(v.nbytes for v in vars(buffer).values() if isinstance(v, np.ndarray))
 
 
 class MarioMetricsCallback(BaseCallback):
@@ -170,3 +151,248 @@ class StopOnRequest(BaseCallback):
 
     def _on_step(self) -> bool:
         return self.requested is None
+
+
+class ProtocolEvalCallback(BaseCallback):
+    """Evaluate under the protocol (:mod:`sb3_mario.evaluation`), keep the best model, stop when the level is done.
+
+    Every ``eval_freq`` calls once learning has started (``learning_starts``) it plays ``n_eval_episodes`` quick
+    episodes. When their flag rate reaches
+    ``confirm_at``, ``confirm_episodes`` more episodes on fresh seeds confirm it. A model's score is its flag rate over
+    every episode it played, ties broken by the mean furthest x; the best score so far is written to
+    ``best_model_path``. With ``stop_flag_rate``, training stops once a confirmation alone reaches it
+    (:attr:`reached`). Every evaluation uses seeds no earlier one used. Before playing, the update in flight (overlapped
+    learning) is applied, so the weights evaluated are the weights saved.
+
+    Each evaluation is a row of ``log_path`` (``evaluations.npz``: ``timesteps``, ``flag_rate``, ``mean_x``,
+    ``episodes``, ``confirm_flag_rate`` (NaN if none), ``seed``, ``train_seconds``, ``eval_seconds``, and SB3's
+    ``successes``/``results``/``ep_lengths`` of the quick episodes); a resumed run continues the file.
+
+    :param env_kwargs: the model's env settings (``make_mario_env`` kwargs with ``env_id``)
+    :param eval_freq: evaluate every this many calls
+    :param n_eval_episodes: quick episodes per evaluation
+    :param confirm_episodes: episodes of a confirmation
+    :param confirm_at: quick flag rate that triggers a confirmation (default: ``stop_flag_rate``, else 0.8)
+    :param stop_flag_rate: stop training once a confirmation reaches this flag rate (``None``: never)
+    :param seed: seed of the first evaluation episode
+    :param best_model_path: where the best model is saved (``None``: not saved)
+    :param log_path: the ``evaluations.npz`` to write (``None``: not written)
+    :param clock: the run's :class:`TrainingBudget`, for training time and the evaluation share (optional)
+    :param verbose: 1 prints a line per evaluation
+    """
+
+    def __init__(
+        self,
+        env_kwargs: dict[str, Any],
+        eval_freq: int,
+        n_eval_episodes: int = 5,
+        confirm_episodes: int = 50,
+        confirm_at: float | None = None,
+        stop_flag_rate: float | None = None,
+        seed: int = 0,
+        best_model_path: str | Path | None = None,
+        log_path: str | Path | None = None,
+        clock: TrainingBudget | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        self.env_kwargs = dict(env_kwargs)
+        self.eval_freq = eval_freq
+        self.n_eval_episodes = n_eval_episodes
+        self.confirm_episodes = confirm_episodes
+        self.stop_flag_rate = stop_flag_rate
+        self.confirm_at = confirm_at if confirm_at is not None else (stop_flag_rate if stop_flag_rate else 0.8)
+        self.next_seed = seed
+        self.best_model_path = Path(best_model_path) if best_model_path is not None else None
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.clock = clock
+        self.rows: list[dict[str, Any]] = []
+        self.best: tuple[float, float] | None = None
+        self.last: ProtocolResult | None = None
+        self.reached: ProtocolResult | None = None
+        self.eval_seconds = 0.0
+
+    def load_history(self) -> None:
+        """Continue ``log_path`` of an earlier session of this run: its rows, best score, seeds and evaluation time.
+
+        If the quick episodes per evaluation changed, the file is kept as ``evaluations.part<k>.npz`` instead (one
+        array cannot hold both), and its best score, seeds and time still count. An ``evaluations.npz`` of SB3's
+        ``EvalCallback`` (runs before the protocol) is kept the same way.
+        """
+        if self.log_path is None or not self.log_path.is_file():
+            return
+        with np.load(self.log_path) as data:
+            columns = {k: data[k] for k in data.files}
+        rows = []
+        if "flag_rate" in columns:
+            rows = [{k: v[i].tolist() for k, v in columns.items()} for i in range(len(columns["timesteps"]))]
+        if rows:
+            self.best = max((r["flag_rate"], r["mean_x"]) for r in rows)
+            self.next_seed = max(self.next_seed, int(rows[-1]["next_seed"]))
+            self.eval_seconds = float(rows[-1]["eval_seconds"])
+        if rows and len(rows[0]["successes"]) == self.n_eval_episodes:
+            self.rows = rows
+            return
+        k = 1
+        while self.log_path.with_name(f"{self.log_path.stem}.part{k}.npz").exists():
+            k += 1
+        self.log_path.rename(self.log_path.with_name(f"{self.log_path.stem}.part{k}.npz"))
+
+    @property
+    def best_flag_rate(self) -> float | None:
+        return self.best[0] if self.best is not None else None
+
+    def _on_step(self) -> bool:
+        if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
+            return True
+        if self.num_timesteps < getattr(self.model, "learning_starts", 0):
+            return True  # nothing learned yet: an untrained network's first preference says nothing about learning
+        return self.evaluate()
+
+    def _play(self, n: int) -> ProtocolResult:
+        result = evaluate_protocol(self.model, self.env_kwargs, n, self.next_seed)
+        self.next_seed += n
+        return result
+
+    def evaluate(self) -> bool:
+        """Run one evaluation now; ``False`` once the stop rule is met."""
+        started = time.monotonic()
+        finish = getattr(self.model, "apply_pending_update", None)
+        if finish is not None:
+            finish()  # overlapped learning: evaluate the weights a save would write
+        seed = self.next_seed
+        quick = self._play(self.n_eval_episodes)
+        result, confirmation = quick, None
+        if quick.flag_rate >= self.confirm_at:
+            confirmation = self._play(self.confirm_episodes)
+            result = quick + confirmation
+        self.last = result
+        new_best = self.best is None or result.score > self.best
+        if new_best:
+            self.best = result.score
+            if self.best_model_path is not None:
+                save_model(self.model, self.best_model_path)
+        if confirmation is not None and self.stop_flag_rate is not None and confirmation.flag_rate >= self.stop_flag_rate:
+            self.reached = confirmation
+        self.eval_seconds += time.monotonic() - started
+        train_seconds = self.clock.train_seconds if self.clock is not None else math.nan
+        self._record(seed, quick, result, confirmation, train_seconds)
+        if self.verbose >= 1:
+            confirmed = f", confirmed {confirmation.summary()}" if confirmation is not None else ""
+            print(f"eval at {self.num_timesteps} steps: {quick.summary()}{confirmed}{' (new best)' if new_best else ''}")
+        return self.reached is None
+
+    def _record(
+        self,
+        seed: int,
+        quick: ProtocolResult,
+        result: ProtocolResult,
+        confirmation: ProtocolResult | None,
+        train_seconds: float,
+    ) -> None:
+        self.logger.record("eval/flag_rate", result.flag_rate)
+        self.logger.record("eval/mean_x_pos", result.mean_x)
+        self.logger.record("eval/max_x_pos", max(e.max_x for e in result.episodes))
+        self.logger.record("eval/episodes", result.n)
+        if confirmation is not None:
+            self.logger.record("eval/confirm_flag_rate", confirmation.flag_rate)
+        if train_seconds > 0:
+            self.logger.record("eval/time_share", self.eval_seconds / train_seconds)
+        self.logger.dump(self.num_timesteps)
+        self.rows.append(
+            {
+                "timesteps": int(self.num_timesteps),
+                "flag_rate": result.flag_rate,
+                "mean_x": result.mean_x,
+                "episodes": result.n,
+                "confirm_flag_rate": confirmation.flag_rate if confirmation is not None else math.nan,
+                "seed": seed,
+                "next_seed": self.next_seed,
+                "train_seconds": train_seconds,
+                "eval_seconds": self.eval_seconds,
+                "successes": [e.flag for e in quick.episodes],
+                "results": [e.game_return for e in quick.episodes],
+                "ep_lengths": [e.steps for e in quick.episodes],
+            }
+        )
+        if self.log_path is None:
+            return
+        columns = {key: np.array([row[key] for row in self.rows]) for key in self.rows[0]}
+        try:
+            with atomic_path(self.log_path) as tmp:
+                np.savez(tmp, **columns)
+        except OSError as exc:
+            print(f"warning: {self.log_path} not updated: {exc}", file=sys.stderr)
+
+
+class TrainingBudget(BaseCallback):
+    """Training wall clock, cumulative over resumes (saved with the model as ``training_seconds``), a wall-clock
+    budget, and a one-line progress display.
+
+    :param max_seconds: stop once the run's cumulative training time reaches this (``None``: no limit)
+    :param total_timesteps: the step budget (for the progress line)
+    :param progress: show the progress line (tqdm): steps, training time, last and best evaluation flag rate, time
+        left to the budget
+    :param evaluation: the run's :class:`ProtocolEvalCallback`, read for the progress line
+    """
+
+    def __init__(
+        self,
+        max_seconds: float | None = None,
+        total_timesteps: int | None = None,
+        progress: bool = False,
+        evaluation: ProtocolEvalCallback | None = None,
+    ) -> None:
+        super().__init__()
+        self.max_seconds = max_seconds
+        self.total_timesteps = total_timesteps
+        self.progress = progress
+        self.evaluation = evaluation
+        self.out_of_time = False
+        self._base = 0.0
+        self._started = 0.0
+        self._bar: tqdm[Any] | None = None
+
+    @property
+    def train_seconds(self) -> float:
+        """Training time of the whole run so far (earlier sessions included)."""
+        return self._base + (time.monotonic() - self._started if self._started else 0.0)
+
+    def _on_training_start(self) -> None:
+        self._base = float(getattr(self.model, "training_seconds", 0.0) or 0.0)
+        self._started = time.monotonic()
+        if self.progress:
+            self._bar = tqdm(total=self.total_timesteps, initial=self.model.num_timesteps, unit="step", dynamic_ncols=True)
+
+    def _on_step(self) -> bool:
+        seconds = self.train_seconds
+        self.model.training_seconds = seconds  # type: ignore[attr-defined]
+        if self._bar is not None and self.n_calls % 50 == 0:
+            self._bar.n = self.model.num_timesteps
+            self._bar.set_postfix_str(self.describe(seconds), refresh=True)
+        if self.max_seconds is not None and seconds >= self.max_seconds:
+            self.out_of_time = True
+            return False
+        return True
+
+    def describe(self, seconds: float) -> str:
+        parts = [f"trained {format_hours(seconds)}"]
+        evaluation = self.evaluation
+        if evaluation is not None and evaluation.last is not None:
+            parts.append(f"eval {evaluation.last.flag_rate:.0%} (best {evaluation.best_flag_rate:.0%})")
+        if self.max_seconds is not None:
+            parts.append(f"{format_hours(max(self.max_seconds - seconds, 0.0))} left")
+        return ", ".join(parts)
+
+    def _on_training_end(self) -> None:
+        seconds = self.train_seconds
+        self.model.training_seconds = seconds  # type: ignore[attr-defined]
+        if self._bar is not None:
+            self._bar.n = self.model.num_timesteps
+            self._bar.set_postfix_str(self.describe(seconds), refresh=True)
+            self._bar.close()
+
+
+def format_hours(seconds: float) -> str:
+    """``5400`` -> ``"1.50 h"``, ``90`` -> ``"1.5 min"``."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import importlib.resources
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from torch import nn
 
 from sb3_mario.buffers import FrameStackReplayBuffer
 from sb3_mario.ddqn import DDQN, MarioCNN
-from sb3_mario.envs.actions import resolve_actions
-from sb3_mario.errors import ConfigError, EnvConfigError
+from sb3_mario.errors import ConfigError
+from sb3_mario.params import RUN_PARAMS, params_of
 
 ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
 REPLAY_BUFFERS: dict[str, type[ReplayBuffer]] = {
@@ -35,8 +34,6 @@ REPLAY_BUFFERS: dict[str, type[ReplayBuffer]] = {
 FEATURES_EXTRACTORS = {"MarioCNN": MarioCNN, "NatureCNN": NatureCNN}
 ACTIVATIONS = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "ELU": nn.ELU, "LeakyReLU": nn.LeakyReLU}
 OPTIMIZERS = {"Adam": th.optim.Adam, "AdamW": th.optim.AdamW, "RMSprop": th.optim.RMSprop, "SGD": th.optim.SGD}
-
-Check = Callable[[str, Any], Any]
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -60,165 +57,6 @@ YamlLoader.add_implicit_resolver(
 def yaml_load(text: str) -> Any:
     """Parse YAML safely (no Python objects), with :class:`YamlLoader`'s float rule."""
     return yaml.load(text, Loader=YamlLoader)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def int_at_least(low: int) -> Check:
-    def check(key: str, v: Any) -> int:
-        if not _is_int(v) or v < low:
-            raise ConfigError(f"{key}: must be an integer >= {low}, got {v!r}")
-        return int(v)
-
-    return check
-
-
-def number_in(low: float, high: float, low_open: bool = False) -> Check:
-    def check(key: str, v: Any) -> float:
-        if not _is_num(v) or v > high or v < low or (low_open and v == low):
-            bracket = "(" if low_open else "["
-            raise ConfigError(f"{key}: must be a number in {bracket}{low}, {high}], got {v!r}")
-        return float(v)
-
-    return check
-
-
-def optional(check: Check) -> Check:
-    return lambda key, v: None if v is None else check(key, v)
-
-
-def boolean(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(f"{key}: must be true or false, got {v!r}")
-    return v
-
-
-def one_of(*choices: str) -> Check:
-    def check(key: str, v: Any) -> str:
-        if v not in choices:
-            raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {v!r}")
-        return str(v)
-
-    return check
-
-
-def named(registry: dict[str, Any]) -> Check:
-    """A class given by its registered name (kept as the name in the config; resolved by :func:`build_kwargs`)."""
-    return one_of(*registry)
-
-
-def train_freq(key: str, v: Any) -> Any:
-    if _is_int(v) and v >= 1:
-        return v
-    if isinstance(v, list) and len(v) == 2 and _is_int(v[0]) and v[0] >= 1 and v[1] in ("step", "episode"):
-        return v
-    raise ConfigError(f"{key}: must be a positive integer or [n, step|episode], got {v!r}")
-
-
-def mapping(schema: dict[str, Check] | None = None) -> Check:
-    """A YAML mapping; with a schema, its keys are validated too (unknown ones rejected)."""
-
-    def check(key: str, v: Any) -> dict[str, Any]:
-        if not isinstance(v, dict):
-            raise ConfigError(f"{key}: must be a mapping, got {v!r}")
-        if schema is None:
-            return dict(v)
-        out = {}
-        for sub, value in v.items():
-            if sub not in schema:
-                raise ConfigError(f"{key}.{sub}: unknown key (valid: {', '.join(sorted(schema))})")
-            out[sub] = schema[sub](f"{key}.{sub}", value)
-        return out
-
-    return check
-
-
-def int_list(key: str, v: Any) -> list[int]:
-    if not isinstance(v, list) or not all(_is_int(x) and x >= 1 for x in v):
-        raise ConfigError(f"{key}: must be a list of positive integers, got {v!r}")
-    return list(v)
-
-
-def actions(key: str, v: Any) -> Any:
-    try:
-        resolve_actions(v)
-    except EnvConfigError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-    return v
-
-
-def screen_size(key: str, v: Any) -> Any:
-    if (_is_int(v) and v >= 36) or (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= 36 for x in v)):
-        return v
-    raise ConfigError(f"{key}: must be an integer >= 36 or [height, width], got {v!r}")
-
-
-ENV_KWARGS: dict[str, Check] = {
-    "actions": actions,
-    "frame_skip": int_at_least(1),
-    "screen_size": screen_size,
-    "frame_stack": int_at_least(1),
-    "max_pool": boolean,
-    "max_episode_steps": optional(int_at_least(1)),
-    "noop_max": int_at_least(0),
-    "reward_scale": number_in(0.0, 1e6, low_open=True),
-    "repeat_jump": boolean,
-}
-POLICY_KWARGS: dict[str, Check] = {
-    "net_arch": int_list,
-    "features_extractor_class": named(FEATURES_EXTRACTORS),
-    "features_extractor_kwargs": mapping({"features_dim": int_at_least(1), "normalized_image": boolean}),
-    "normalize_images": boolean,
-    "activation_fn": named(ACTIVATIONS),
-    "optimizer_class": named(OPTIMIZERS),
-    "optimizer_kwargs": mapping(),
-}
-# keys of a run (not algorithm arguments)
-RUN_KEYS: dict[str, Check] = {
-    "n_timesteps": int_at_least(1),
-    "policy": one_of("CnnPolicy", "MlpPolicy"),
-    "n_envs": int_at_least(1),
-    "env_kwargs": mapping(ENV_KWARGS),
-}
-# algorithm arguments shared by DQN and DDQN
-DQN_KEYS: dict[str, Check] = {
-    "learning_rate": number_in(0.0, 1.0, low_open=True),
-    "buffer_size": int_at_least(1),
-    "learning_starts": int_at_least(0),
-    "batch_size": int_at_least(1),
-    "tau": number_in(0.0, 1.0),
-    "gamma": number_in(0.0, 1.0),
-    "train_freq": train_freq,
-    "gradient_steps": int_at_least(-1),
-    "replay_buffer_class": optional(named(REPLAY_BUFFERS)),
-    "replay_buffer_kwargs": mapping(),
-    "optimize_memory_usage": boolean,
-    "n_steps": int_at_least(1),
-    "target_update_interval": int_at_least(1),
-    "exploration_fraction": number_in(0.0, 1.0),
-    "exploration_initial_eps": number_in(0.0, 1.0),
-    "exploration_final_eps": number_in(0.0, 1.0),
-    "max_grad_norm": number_in(0.0, 1e9, low_open=True),
-    "stats_window_size": int_at_least(1),
-    "policy_kwargs": mapping(POLICY_KWARGS),
-}
-ALGO_KEYS: dict[str, dict[str, Check]] = {
-    "dqn": DQN_KEYS,
-    "ddqn": {
-        **DQN_KEYS,
-        "max_grad_norm": optional(number_in(0.0, 1e9, low_open=True)),
-        "exploration_schedule": one_of("exponential", "linear"),
-        "exploration_decay": number_in(0.0, 1.0, low_open=True),
-        "overlap_learning": boolean,
-        "autocast_bf16": boolean,
-    },
-}
 
 
 def default_hyperparams_file(algo: str) -> Path:
@@ -269,15 +107,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def validate(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """Check every key's type and range for ``algo``; return a validated copy."""
-    if algo not in ALGO_KEYS:
-        raise ConfigError(f"--algo: unknown algorithm {algo!r} (available: {', '.join(ALGOS)})")
-    schema = {**RUN_KEYS, **ALGO_KEYS[algo]}
+    """Check every key's type and range for ``algo`` (:mod:`sb3_mario.params`); return a validated copy."""
+    schema = params_of(algo)
     out = {}
     for key, value in hyperparams.items():
         if key not in schema:
             raise ConfigError(f"{key}: unknown hyperparameter for {algo} (valid: {', '.join(sorted(schema))})")
-        out[key] = schema[key](key, value)
+        out[key] = schema[key].check(key, value)
     if "n_timesteps" not in out:
         raise ConfigError("n_timesteps: missing (set it in the YAML or pass -n)")
     return out
@@ -308,7 +144,7 @@ def load_hyperparams(
 
 def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     """Algorithm constructor kwargs from a validated config: registered names become classes."""
-    kwargs = {k: copy.deepcopy(v) for k, v in hyperparams.items() if k not in RUN_KEYS}
+    kwargs = {k: copy.deepcopy(v) for k, v in hyperparams.items() if k not in RUN_PARAMS}
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     if kwargs.get("replay_buffer_class") is not None:

@@ -17,8 +17,10 @@ import numpy as np
 from stable_baselines3 import DQN
 
 from sb3_mario._io import atomic_path
+from sb3_mario.ddqn import DDQN
 from sb3_mario.envs import make_mario_env
 from sb3_mario.errors import Sb3MarioError
+from sb3_mario.evaluation import evaluate_protocol
 from sb3_mario.pretrained import pretrained_path
 from sb3_mario.runs import read_model_data, resolve_model_path
 
@@ -73,6 +75,12 @@ def play(
     return stats, frames
 
 
+def saved_class(data: dict[str, Any]) -> type[DQN]:
+    """The DQN-family class a zip was saved with: :class:`~sb3_mario.DDQN` (it saves its exploration schedule) or
+    SB3's ``DQN``."""
+    return DDQN if "exploration_schedule_name" in data else DQN
+
+
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:
     """Write RGB frames as ``.gif`` (imageio) or ``.mp4`` (OpenCV, mp4v), atomically."""
     path = Path(path)
@@ -115,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", action="store_true", help="show a window (needs a display)")
     p.add_argument("--noop-max", type=int, default=0, help="random 0..N no-op steps at each start (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for no-op starts (default: 0)")
+    p.add_argument(
+        "--protocol",
+        action="store_true",
+        help="play under the evaluation protocol (sticky actions 0.25, 0-30 no-op starts, 4000-frame cap; "
+        "episode i seeded SEED + i) and report the flag rate",
+    )
     p.add_argument("--env", help="env id (default: the one saved with the model)")
     p.add_argument("--actions", help="action set (default: the one saved with the model)")
     args = p.parse_args(argv)
@@ -126,15 +140,39 @@ def main(argv: list[str] | None = None) -> int:
         if args.record and Path(args.record).suffix not in VIDEO_SUFFIXES:
             raise Sb3MarioError(f"--record: use a .mp4 or .gif file name, got {args.record!r}")
         path = pretrained_path(args.pretrained) if args.pretrained else resolve_model_path(args.model, prefer_best=True)
-        env_kwargs = dict(read_model_data(path).get("mario_env") or {"env_id": "SuperMarioBros-1-1-v0"})
+        data = read_model_data(path)
+        env_kwargs = dict(data.get("mario_env") or {"env_id": "SuperMarioBros-1-1-v0"})
         if args.env:
             env_kwargs["env_id"] = args.env
         if args.actions:
             env_kwargs["actions"] = args.actions
-        model = DQN.load(path, device="cpu")
-        stats, frames = play(
-            model, env_kwargs, args.episodes, args.deterministic, bool(args.record), args.noop_max, args.seed, args.render
-        )
+        model = saved_class(data).load(path, device="cpu")
+        if args.protocol:
+            recorded: list[np.ndarray] | None = [] if args.record else None
+            result = evaluate_protocol(model, env_kwargs, args.episodes, args.seed, record=recorded)
+            stats = [
+                {
+                    "episode": i,
+                    "return": e.game_return,
+                    "steps": e.steps,
+                    "x_pos": e.max_x,
+                    "flag": e.flag,
+                    "noops": e.noops,
+                }
+                for i, e in enumerate(result.episodes)
+            ]
+            frames = recorded or []
+        else:
+            stats, frames = play(
+                model,
+                env_kwargs,
+                args.episodes,
+                args.deterministic,
+                bool(args.record),
+                args.noop_max,
+                args.seed,
+                args.render,
+            )
     except Sb3MarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

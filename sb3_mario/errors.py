@@ -18,3 +18,7 @@ class EnvStateError(Sb3MarioError, RuntimeError):
 
 class ConfigError(Sb3MarioError, ValueError):
     """A hyperparameter or command-line value is invalid."""
+
+
+class SaveError(Sb3MarioError, OSError):
+    """A model, checkpoint or replay buffer could not be written (full disk, read-only folder, permissions)."""

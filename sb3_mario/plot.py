@@ -23,12 +23,14 @@ import numpy as np
 import yaml
 
 from sb3_mario._io import atomic_path
-from sb3_mario.errors import Sb3MarioError
+from sb3_mario.errors import ConfigError, Sb3MarioError
+from sb3_mario.params import ENV_PARAMS
+from sb3_mario.runs import RunFolder
 
 
 def reward_scale(folder: Path) -> float:
     """The ``env_kwargs.reward_scale`` a run folder's ``config.yml`` trained with (1.0 when it has none)."""
-    path = folder / "config.yml"
+    path = RunFolder(folder).config
     if not path.is_file():
         return 1.0
     try:
@@ -38,9 +40,10 @@ def reward_scale(folder: Path) -> float:
     blocks = [block for block in (config or {}).values() if isinstance(block, dict)] if isinstance(config, dict) else []
     env_kwargs = blocks[0].get("env_kwargs") if len(blocks) == 1 else None
     scale = env_kwargs.get("reward_scale", 1.0) if isinstance(env_kwargs, dict) else 1.0
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
-        raise Sb3MarioError(f"{path}: reward_scale must be a positive number, got {scale!r}")
-    return float(scale)
+    try:
+        return float(ENV_PARAMS["reward_scale"].check("reward_scale", scale))
+    except ConfigError as exc:
+        raise Sb3MarioError(f"{path}: {exc}") from None
 
 
 def read_monitor(folder: Path) -> dict[str, np.ndarray]:
@@ -53,7 +56,7 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
     their start time and ``hours`` counts training time only (each session continues where the previous one ended).
     """
     sessions: list[tuple[float, list[dict[str, Any]]]] = []
-    for path in folder.glob("*monitor.csv"):
+    for path in RunFolder(folder).monitor_files():
         with open(path) as f:
             header = json.loads(f.readline().lstrip("#") or "{}")
             sessions.append((float(header.get("t_start", 0.0)), list(csv.DictReader(f))))
@@ -101,10 +104,15 @@ def plot_runs(
         axes[0].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
         axes[1].plot(episodes[x_key], rolling(episodes["flag"], window), label=label)
         axes[3].plot(episodes[x_key], rolling(episodes["game_return"], window), label=label)
-        evaluations = folder / "evaluations.npz"
+        evaluations = RunFolder(folder).evaluations
         if evaluations.is_file():
             data = np.load(evaluations)
-            if "successes" in data and len(data["successes"]):
+            if "flag_rate" in data and len(data["flag_rate"]):  # protocol evaluations, with their training time
+                flag_rate, x = data["flag_rate"], data["timesteps"]
+                if wall_clock:
+                    x = data["train_seconds"] / 3600
+                axes[2].plot(x, flag_rate, marker="o", label=label)
+            elif "successes" in data and len(data["successes"]):  # SB3's EvalCallback (runs before the protocol)
                 flag_rate = np.asarray(data["successes"], dtype=float).mean(axis=1)
                 x = data["timesteps"]
                 if wall_clock:  # map eval steps to the wall time at which training reached them
@@ -114,7 +122,7 @@ def plot_runs(
     titles = [
         "episode max x_pos (flag ~3161)",
         "flag rate, training episodes",
-        "flag rate, evaluations",
+        "flag rate, evaluations (protocol)",
         "episode return (game units)",
     ]
     for ax, title in zip(axes, titles, strict=True):

@@ -1,4 +1,5 @@
-"""Run folders and model files: naming, finding the newest checkpoint, checking a zip before loading it."""
+"""Run folders and model files: the layout and its names (this module is their one owner), finding the newest
+checkpoint, checking a zip before loading it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,78 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from sb3_mario.errors import Sb3MarioError
 
 CHECKPOINT_DIR = "checkpoints"
+LATEST_NAME = "latest.yml"  # in CHECKPOINT_DIR: the newest complete checkpoint and its step count
+REPLAY_BUFFER_NAME = "replay_buffer.pkl"  # in CHECKPOINT_DIR: the newest replay buffer (only one is kept)
+BEST_MODEL_NAME = "best_model.zip"
+EVALUATIONS_NAME = "evaluations.npz"
+CONFIG_NAME = "config.yml"
+MONITOR_GLOB = "*monitor.csv"
+
+
+class RunFolder:
+    """The files of one run folder ``<log_folder>/<algo>/<env_id>_<n>/``.
+
+    :param path: the run folder
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / LATEST_NAME
+
+    @property
+    def replay_buffer(self) -> Path:
+        return self.checkpoints / REPLAY_BUFFER_NAME
+
+    @property
+    def best_model(self) -> Path:
+        return self.path / BEST_MODEL_NAME
+
+    @property
+    def evaluations(self) -> Path:
+        return self.path / EVALUATIONS_NAME
+
+    @property
+    def config(self) -> Path:
+        """The resolved hyperparameters, in the hyperparameter file's shape (``-conf`` reruns the run)."""
+        return self.path / CONFIG_NAME
+
+    @property
+    def args(self) -> Path:
+        return self.path / "args.yml"
+
+    @property
+    def commands(self) -> Path:
+        """Every command that trained in this folder, a line each."""
+        return self.path / "command.txt"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    def final_model(self, env_id: str) -> Path:
+        return self.path / f"{env_id}.zip"
+
+    def monitor_files(self) -> list[Path]:
+        """Monitor CSVs of every session (``<rank>.monitor.csv``, earlier sessions ``<rank>.part<k>.monitor.csv``)."""
+        return sorted(self.path.glob(MONITOR_GLOB))
+
+    def keep_monitor_files(self) -> None:
+        """Rename ``<rank>.monitor.csv`` of earlier sessions to ``<rank>.part<k>.monitor.csv`` (Monitor truncates)."""
+        for path in self.monitor_files():
+            rank = path.name.split(".")[0]
+            if path.name != f"{rank}.monitor.csv":
+                continue
+            k = 1
+            while (self.path / f"{rank}.part{k}.monitor.csv").exists():
+                k += 1
+            path.rename(self.path / f"{rank}.part{k}.monitor.csv")
 
 
 class ModelFileError(Sb3MarioError):
@@ -55,12 +128,12 @@ def newest_model_in(folder: str | Path) -> Path:
     # (steps, is final, path): on a tie the final model wins, since a checkpoint is written from inside its step's
     # callback, before SB3 stores that step's transition and advances exploration
     candidates: list[tuple[int, bool, Path]] = []
-    latest = folder / CHECKPOINT_DIR / "latest.yml"
-    if latest.is_file():
-        info = yaml.safe_load(latest.read_text()) or {}
-        candidates.append((int(info.get("num_timesteps", 0)), False, folder / CHECKPOINT_DIR / str(info.get("model"))))
+    run = RunFolder(folder)
+    if run.latest.is_file():
+        info = yaml.safe_load(run.latest.read_text()) or {}
+        candidates.append((int(info.get("num_timesteps", 0)), False, run.checkpoints / str(info.get("model"))))
     for final in folder.glob("*.zip"):
-        if final.name != "best_model.zip":
+        if final.name != BEST_MODEL_NAME:
             candidates.append((read_num_timesteps(final), True, final))
     candidates = [c for c in candidates if c[2].is_file()]
     if not candidates:
@@ -90,6 +163,6 @@ def resolve_model_path(path: str | Path, prefer_best: bool = False) -> Path:
     """A zip, or a run folder (its best model if ``prefer_best`` and present, else its newest model)."""
     path = Path(path)
     if path.is_dir():
-        best = path / "best_model.zip"
+        best = RunFolder(path).best_model
         return check_model_zip(best if prefer_best and best.is_file() else newest_model_in(path))
     return check_model_zip(path)

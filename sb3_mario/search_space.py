@@ -12,36 +12,56 @@ from typing import Any
 
 import optuna
 
-GAMMA_RANGE = (0.8, 0.999)  # sampled as log(1 - gamma)
+from sb3_mario.params import ALGO_PARAMS, Param
+
+# keys sampled as log(1 - value) under these names (their ranges are in sb3_mario.params)
+ONE_MINUS = {"gamma": "one_minus_gamma", "exploration_decay": "one_minus_decay"}
+# sampled only with the schedule that uses them
+SCHEDULE_KEYS = {"exploration_decay": "exponential", "exploration_fraction": "linear"}
+
+
+def _suggest(trial: optuna.Trial, key: str, table: dict[str, Param]) -> None:
+    search = table[key].search
+    assert search is not None, key
+    if search[0] == "categorical":
+        trial.suggest_categorical(key, list(search[1]))
+    elif key in ONE_MINUS:
+        low, high = search[1], search[2]
+        trial.suggest_float(ONE_MINUS[key], 1 - high, 1 - low, log=True)
+    else:
+        trial.suggest_float(key, search[1], search[2], log=search[3])
+
+
+def sample_params(trial: optuna.Trial, algo: str = "ddqn") -> dict[str, Any]:
+    """Suggest every hyperparameter of ``algo`` that has a search range in :mod:`sb3_mario.params`; returns them ready
+    for ``train`` (see :func:`params_to_hyperparams`). SB3's DQN has one exploration schedule, linear."""
+    table = ALGO_PARAMS[algo]
+    searched = [k for k, p in table.items() if p.search is not None]
+    schedule = "linear" if "exploration_schedule" not in table else None
+    for key in searched:
+        if key in SCHEDULE_KEYS:
+            continue
+        _suggest(trial, key, table)
+        if key == "exploration_schedule":
+            schedule = trial.params[key]
+    for key, needs in SCHEDULE_KEYS.items():
+        if schedule == needs and key in table:
+            _suggest(trial, key, table)
+    return params_to_hyperparams(trial.params)
 
 
 def sample_ddqn_params(trial: optuna.Trial) -> dict[str, Any]:
-    """Suggest DDQN hyperparameters; returns them ready for ``train`` (see :func:`params_to_hyperparams`)."""
-    trial.suggest_float("one_minus_gamma", 1 - GAMMA_RANGE[1], 1 - GAMMA_RANGE[0], log=True)
-    trial.suggest_float("learning_rate", 1e-5, 2e-3, log=True)
-    trial.suggest_categorical("batch_size", [16, 32, 64, 128])
-    trial.suggest_categorical("train_freq", [1, 2, 3, 4, 8])
-    trial.suggest_categorical("target_update_interval", [1000, 2500, 5000, 10000, 20000])
-    trial.suggest_categorical("learning_starts", [1000, 5000, 10000, 20000])
-    trial.suggest_categorical("buffer_size", [25000, 50000, 100000, 200000])
-    trial.suggest_categorical("n_steps", [1, 2, 3, 5])
-    schedule = trial.suggest_categorical("exploration_schedule", ["exponential", "linear"])
-    if schedule == "exponential":
-        trial.suggest_float("one_minus_decay", 1e-7, 1e-4, log=True)
-    else:
-        trial.suggest_float("exploration_fraction", 0.02, 0.5)
-    trial.suggest_float("exploration_final_eps", 0.01, 0.2)
-    return params_to_hyperparams(trial.params)
+    """:func:`sample_params` for DDQN."""
+    return sample_params(trial, "ddqn")
 
 
 def params_to_hyperparams(params: dict[str, Any]) -> dict[str, Any]:
     """Raw trial params -> DDQN hyperparameters (``gamma = 1 - one_minus_gamma`` ...)."""
     hp: dict[str, Any] = {}
     for key, value in params.items():
-        if key == "one_minus_gamma":
-            hp["gamma"] = 1.0 - value
-        elif key == "one_minus_decay":
-            hp["exploration_decay"] = 1.0 - value
+        original = next((k for k, raw in ONE_MINUS.items() if raw == key), None)
+        if original is not None:
+            hp[original] = 1.0 - value
         else:
             hp[key] = value
     return hp

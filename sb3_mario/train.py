@@ -22,22 +22,24 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 
-from sb3_mario._io import atomic_write_text
+from sb3_mario._io import atomic_write_text, describe_write_error
 from sb3_mario.callbacks import (
-    REPLAY_BUFFER_NAME,
     AtomicCheckpointCallback,
-    MarioEvalCallback,
     MarioMetricsCallback,
-    SaveBestModel,
     StopOnRequest,
+    TrainingBudget,
+    format_hours,
+    replay_buffer_nbytes,
     save_model,
     save_replay_buffer,
 )
 from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overrides
-from sb3_mario.envs import make_mario_vec_env
 from sb3_mario.envs.backend import check_env_id
-from sb3_mario.errors import ConfigError, Sb3MarioError
-from sb3_mario.runs import CHECKPOINT_DIR, read_model_data, resolve_model_path, run_folder_name
+from sb3_mario.envs.factory import mario_env_of
+from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
+from sb3_mario.experiment import make_env, make_evaluation, make_model
+from sb3_mario.params import ENV_PARAMS, params_of
+from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
 
 
 def positive_int(text: str) -> int:
@@ -78,14 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="override hyperparameters, each value read as YAML, e.g. gamma:0.99 train_freq:4",
     )
     p.add_argument(
-        "--eval-freq", type=int, default=25_000, help="evaluate every N env transitions; <= 0 disables (default: 25000)"
+        "--eval-freq",
+        type=int,
+        default=20_000,
+        help="evaluate under the protocol (README 'Evaluation') every N env transitions; <= 0 disables (default: 20000)",
     )
-    p.add_argument("--eval-episodes", type=positive_int, default=5, help="episodes per evaluation (default: 5)")
+    p.add_argument("--eval-episodes", type=positive_int, default=5, help="quick episodes per evaluation (default: 5)")
     p.add_argument(
-        "--eval-noop-max",
-        type=non_negative_int,
-        default=30,
-        help="evaluation episodes start with 0..N seeded no-ops, so greedy runs differ (default: 30)",
+        "--confirm-episodes",
+        type=positive_int,
+        default=50,
+        help="fresh-seed episodes that confirm a high quick flag rate (default: 50)",
+    )
+    p.add_argument(
+        "--stop-flag-rate",
+        type=float,
+        metavar="R",
+        help="stop once a confirmation reaches flag rate R in [0, 1] (default: the YAML's stop_flag_rate, if any)",
+    )
+    p.add_argument(
+        "--max-hours",
+        type=float,
+        help="wall-clock budget of training, cumulative over -i resumes (default: the YAML's max_hours, if any)",
     )
     p.add_argument(
         "--save-freq", type=int, default=50_000, help="checkpoint every N env transitions; <= 0 disables (default: 50000)"
@@ -118,19 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# -params keys that are not model attributes, and model settings a resumed model cannot change
-RUN_ONLY_KEYS = {"n_timesteps", "n_envs", "env_kwargs", "policy"}
-FIXED_ON_RESUME = {
-    "buffer_size",
-    "replay_buffer_class",
-    "replay_buffer_kwargs",
-    "optimize_memory_usage",
-    "policy_kwargs",
-    "n_steps",
-}
-ENV_FIXED_ON_RESUME = {"actions", "screen_size", "frame_stack"}  # the model's observation and action spaces
-
-
 class Run:
     """One training run: folder, config, envs, model and callbacks (see the module docstring)."""
 
@@ -139,15 +142,20 @@ class Run:
         self.argv = argv
         check_env_id(args.env)
         overrides = parse_overrides(args.hyperparams)
-        self.changed_on_resume = sorted(set(overrides) - RUN_ONLY_KEYS)
+        rules = params_of(args.algo)
+        # -params that a resumed model takes on (the resume rules are sb3_mario.params')
+        self.changed_on_resume = sorted(k for k in overrides if k in rules and rules[k].resume == "model")
         if args.n_timesteps is not None:
             overrides["n_timesteps"] = args.n_timesteps
         if args.n_envs is not None:
             overrides["n_envs"] = args.n_envs
+        for key in ("stop_flag_rate", "max_hours"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
         self.resume_from = resolve_model_path(args.trained_agent) if args.trained_agent else None
         self.resume_data = read_model_data(self.resume_from) if self.resume_from else {}
         if self.resume_from is not None:
-            fixed = [key for key in self.changed_on_resume if key in FIXED_ON_RESUME]
+            fixed = sorted(k for k in overrides if k in rules and rules[k].resume == "refuse")
             if fixed:
                 raise ConfigError(f"-params {', '.join(fixed)}: cannot be changed when resuming (-i)")
         if self.resume_data.get("mario_env"):  # the env travels with the model; -params env_kwargs change parts of it
@@ -155,7 +163,11 @@ class Run:
             asked = overrides.get("env_kwargs") or {}
             if not isinstance(asked, dict):
                 raise ConfigError(f"-params env_kwargs: expected a mapping, got {asked!r}")
-            shape = sorted(k for k in ENV_FIXED_ON_RESUME if k in asked and asked[k] != saved.get(k, asked[k]))
+            shape = sorted(
+                k
+                for k, value in asked.items()
+                if k in ENV_PARAMS and ENV_PARAMS[k].resume == "refuse" and value != saved.get(k, value)
+            )
             if shape:
                 raise ConfigError(f"-params env_kwargs {', '.join(shape)}: cannot be changed when resuming (-i)")
             overrides["env_kwargs"] = {**saved, **asked}
@@ -163,8 +175,8 @@ class Run:
         if conf_file is None and self.resume_from is not None:
             # resuming: the hyperparameters of the run the model came from (the model's own are used anyway)
             for folder in (self.resume_from.parent, self.resume_from.parent.parent):
-                if (folder / "config.yml").is_file():
-                    conf_file = str(folder / "config.yml")
+                if RunFolder(folder).config.is_file():
+                    conf_file = str(RunFolder(folder).config)
                     break
         self.hyperparams = load_hyperparams(args.algo, args.env, conf_file, overrides)
         if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
@@ -173,6 +185,7 @@ class Run:
             self.folder = Path(args.trained_agent)  # continue in the same run folder
         else:
             self.folder = run_folder_name(args.log_folder, args.algo, args.env)
+        self.run = RunFolder(self.folder)
         self.stop = StopOnRequest()
 
     @property
@@ -183,96 +196,73 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         # the hyperparameter file's own shape: `-conf config.yml` (with this run's --algo/--env/--seed) reruns it
         config = {self.args.env: self.hyperparams}
-        atomic_write_text(self.folder / "config.yml", yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(self.run.config, yaml.safe_dump(config, sort_keys=False))
         command = shlex.join([Path(sys.executable).name, "-m", "sb3_mario.train", *self.argv])
-        previous = self.folder / "command.txt"
+        previous = self.run.commands
         if previous.is_file():  # resumed in this folder: keep the history of commands and episodes
             atomic_write_text(previous, previous.read_text() + command + "\n")
-            self.keep_monitor_files()
+            self.run.keep_monitor_files()
         else:
             atomic_write_text(previous, command + "\n")
-        atomic_write_text(self.folder / "args.yml", yaml.safe_dump(vars(self.args)))
+        atomic_write_text(self.run.args, yaml.safe_dump(vars(self.args)))
 
-    def keep_monitor_files(self) -> None:
-        """Rename ``<rank>.monitor.csv`` of earlier sessions to ``<rank>.part<k>.monitor.csv`` (Monitor truncates)."""
-        for path in sorted(self.folder.glob("*.monitor.csv")):
-            rank = path.name.split(".")[0]
-            if path.name != f"{rank}.monitor.csv":
-                continue
-            k = 1
-            while (self.folder / f"{rank}.part{k}.monitor.csv").exists():
-                k += 1
-            path.rename(self.folder / f"{rank}.part{k}.monitor.csv")
-
-    def make_envs(self) -> tuple[VecEnv, VecEnv | None]:
-        env = make_mario_vec_env(
-            self.args.env,
-            n_envs=self.hyperparams.get("n_envs", 1),
-            vec_env=self.args.vec_env,
-            seed=self.args.seed,
-            monitor_dir=str(self.folder),
-            **self.env_kwargs,
-        )
-        eval_env = None
-        if self.args.eval_freq > 0:
-            eval_kwargs = {**self.env_kwargs, "noop_max": self.args.eval_noop_max}
-            eval_env = make_mario_vec_env(
-                self.args.env, n_envs=1, vec_env="dummy", seed=self.args.seed + 10_000, **eval_kwargs
-            )
-        return env, eval_env
+    def make_env(self) -> VecEnv:
+        return make_env(self.args.env, self.hyperparams, self.args.seed, self.args.vec_env, self.folder)
 
     def make_model(self, env: VecEnv) -> OffPolicyAlgorithm:
         algo = ALGOS[self.args.algo]
-        tb = self.args.tensorboard_log or str(self.folder / "tensorboard")
+        tb = self.args.tensorboard_log or str(self.run.tensorboard)
         if self.resume_from is not None:
             # rl-zoo's behaviour: hyperparameters given with -params replace the saved ones
             changes = build_kwargs(self.args.algo, {k: self.hyperparams[k] for k in self.changed_on_resume})
             if changes:
                 print("resuming with " + ", ".join(f"{k}={v}" for k, v in changes.items()))
             model = algo.load(self.resume_from, env=env, device=self.args.device, tensorboard_log=tb, **changes)
-            folder = self.resume_from.parent
-            buffer = folder / REPLAY_BUFFER_NAME
-            if not buffer.is_file():  # resuming from a run folder's final model: its buffer is with the checkpoints
-                buffer = folder / CHECKPOINT_DIR / REPLAY_BUFFER_NAME
+            # a checkpoint's buffer is beside it; a run folder's final model has it with the checkpoints
+            buffer = self.resume_from.parent / REPLAY_BUFFER_NAME
+            if not buffer.is_file():
+                buffer = RunFolder(self.resume_from.parent).replay_buffer
             if buffer.is_file() and model.replay_buffer is not None:
                 model.load_replay_buffer(buffer)
                 print(f"loaded replay buffer {buffer} ({model.replay_buffer.size()} transitions)")
             return model
-        kwargs = build_kwargs(self.args.algo, self.hyperparams)
-        return algo(
-            self.hyperparams.get("policy", "CnnPolicy"),
-            env,
-            seed=self.args.seed,
-            device=self.args.device,
-            verbose=self.args.verbose,
-            tensorboard_log=tb,
-            **kwargs,
-        )
+        return make_model(self.args.algo, self.hyperparams, env, self.args.seed, self.args.device, self.args.verbose, tb)
 
-    def callbacks(self, model: OffPolicyAlgorithm, eval_env: VecEnv | None) -> list[BaseCallback]:
+    def callbacks(self, model: OffPolicyAlgorithm) -> list[BaseCallback]:
         n_envs = model.n_envs
         callbacks: list[BaseCallback] = [self.stop, MarioMetricsCallback()]
         self.checkpoint = AtomicCheckpointCallback(
             save_freq=max(self.args.save_freq // n_envs, 1) if self.args.save_freq > 0 else 2**62,
-            save_path=str(self.folder / CHECKPOINT_DIR),
+            save_path=str(self.run.checkpoints),
             name_prefix="model",
             save_replay_buffer=self.args.save_replay_buffer,
             verbose=self.args.verbose,
         )
         callbacks.append(self.checkpoint)
-        if eval_env is not None:
-            evaluation = MarioEvalCallback(
-                eval_env,
-                n_eval_episodes=self.args.eval_episodes,
-                eval_freq=max(self.args.eval_freq // n_envs, 1),
-                log_path=str(self.folder),
-                best_model_save_path=None,
-                callback_on_new_best=SaveBestModel(self.folder / "best_model.zip"),
-                deterministic=True,
+        max_hours = self.hyperparams.get("max_hours")
+        self.budget = TrainingBudget(
+            max_seconds=max_hours * 3600 if max_hours is not None else None,
+            total_timesteps=self.hyperparams["n_timesteps"],
+            progress=self.args.progress,
+        )
+        callbacks.append(self.budget)
+        self.evaluation = None
+        if self.args.eval_freq > 0:
+            self.evaluation = make_evaluation(
+                model,
+                self.args.eval_freq,
+                self.args.eval_episodes,
+                self.args.seed,
+                confirm_episodes=self.args.confirm_episodes,
+                stop_flag_rate=self.hyperparams.get("stop_flag_rate"),
+                best_model_path=self.run.best_model,
+                log_path=self.run.evaluations,
+                clock=self.budget,
                 verbose=self.args.verbose,
             )
-            evaluation.load_history(self.folder / "evaluations.npz")  # a resumed run keeps its evaluations and best
-            callbacks.append(evaluation)
+            self.evaluation.load_history()  # a resumed run keeps its evaluations, best score and seeds
+            self.budget.evaluation = self.evaluation
+            callbacks.append(self.evaluation)
         return callbacks
 
     def install_signal_handlers(self) -> None:
@@ -287,19 +277,61 @@ class Run:
         signal.signal(signal.SIGTERM, handler)
 
     def save_final(self, model: OffPolicyAlgorithm) -> Path:
-        path = save_model(model, self.folder / f"{self.args.env}.zip")
+        """Save the final model (and buffer); an unwritable file is a :class:`SaveError` naming the last good
+        checkpoint."""
+        path = self.run.final_model(self.args.env)
+        try:
+            save_model(model, path)
+        except OSError as exc:
+            raise SaveError(describe_write_error(path, exc, self._model_bytes()) + self._last_good()) from None
         if self.args.save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
-            save_replay_buffer(model, self.folder / CHECKPOINT_DIR / REPLAY_BUFFER_NAME)
+            buffer = self.run.replay_buffer
+            try:
+                save_replay_buffer(model, buffer)
+            except OSError as exc:
+                needed = replay_buffer_nbytes(model.replay_buffer)
+                raise SaveError(describe_write_error(buffer, exc, needed) + f"; the final model {path} was saved") from None
         return path
+
+    def _model_bytes(self) -> int:
+        last = self.checkpoint.last_good
+        return last.stat().st_size if last is not None and last.is_file() else 0
+
+    def _last_good(self) -> str:
+        last = self.checkpoint.last_good
+        return f"; the last good checkpoint is {last}" if last is not None else "; no checkpoint was saved"
+
+    def report(self, model: OffPolicyAlgorithm, final: Path) -> None:
+        """The run's last line: the level done (steps, time, model), or the stop rule not met (the best model)."""
+        hours = format_hours(self.budget.train_seconds)
+        evaluation = self.evaluation
+        rate = self.hyperparams.get("stop_flag_rate")
+        if evaluation is not None and evaluation.reached is not None:
+            print(
+                f"reached flag rate {rate:.0%} ({evaluation.reached.summary()} on fresh seeds) at "
+                f"{model.num_timesteps} steps after {hours} of training: saved {final}"
+            )
+            return
+        if self.stop.requested:
+            how = f"stopped by {self.stop.requested}"
+        elif self.budget.out_of_time:
+            how = f"out of time ({hours} of {format_hours(self.hyperparams['max_hours'] * 3600)})"
+        else:
+            how = "done"
+        best = ""
+        if evaluation is not None and evaluation.best is not None:
+            best = f"; best model {self.run.best_model} ({evaluation.best[0]:.0%} flags)"
+        missed = f", flag rate {rate:.0%} not reached" if rate is not None else ""
+        print(f"{how} at {model.num_timesteps} steps after {hours} of training{missed}: saved {final}{best}")
 
     def execute(self) -> int:
         self.write_records()
-        env, eval_env = self.make_envs()
+        env = self.make_env()
         exit_code = 0
         try:
             model = self.make_model(env)
-            model.mario_env = {"env_id": self.args.env, **self.env_kwargs}  # type: ignore[attr-defined]
-            callbacks = self.callbacks(model, eval_env)
+            model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]  # a resumed model: the env it resumes on
+            callbacks = self.callbacks(model)
             self.install_signal_handlers()
             steps = self.hyperparams["n_timesteps"]
             print(f"training {self.args.algo} on {self.args.env} for {steps} steps in {self.folder}")
@@ -307,7 +339,7 @@ class Run:
                 model.learn(
                     steps,
                     callback=callbacks,
-                    progress_bar=self.args.progress,
+                    progress_bar=False,
                     tb_log_name=self.args.algo.upper(),
                     reset_num_timesteps=self.resume_from is None,
                     log_interval=10,
@@ -315,17 +347,14 @@ class Run:
             except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
                 print(
                     f"error: an env worker process died ({type(exc).__name__}); saving the model, "
-                    f"checkpoints in {self.folder / CHECKPOINT_DIR} are kept",
+                    f"checkpoints in {self.run.checkpoints} are kept",
                     file=sys.stderr,
                 )
                 exit_code = 1
             final = self.save_final(model)
-            how = f"stopped by {self.stop.requested}" if self.stop.requested else "done"
-            print(f"{how} at {model.num_timesteps} steps: saved {final}")
+            self.report(model, final)
         finally:
-            for vec in (env, eval_env):
-                if vec is not None:
-                    close_env(vec, worker_died=exit_code == 1)
+            close_env(env, worker_died=exit_code == 1)
         return exit_code
 
 
@@ -341,6 +370,11 @@ def close_env(vec: VecEnv, worker_died: bool = False) -> None:
         vec.close()
 
 
+def one_line_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> str:
+    """Warnings of the CLI as one ``warning: ...`` line, without the source line."""
+    return f"warning: {message}\n"
+
+
 OPTIMIZE_FLAGS = ("-optimize", "--optimize", "--optimize-hyperparameters")
 
 
@@ -352,11 +386,16 @@ def main(argv: list[str] | None = None) -> int:
         return tune.main([a for a in argv if a not in OPTIMIZE_FLAGS])
     # eval runs in this process (DummyVecEnv) while training envs may be subprocesses: expected, not a problem
     warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+    warnings.formatwarning = one_line_warning
     args = build_parser().parse_args(argv)
     try:
         return Run(args, argv).execute()
     except Sb3MarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the run folder cannot be made or written (read-only, permissions, full disk)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)

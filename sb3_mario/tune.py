@@ -7,8 +7,9 @@ seconds and re-queued (``RetryHeartbeatStaleTrialCallback``). The journal has no
 fails and re-queues trials that have been running longer than that, an explicit sweep you ask for.
 
 Each trial trains with the sampled hyperparameters (``-params`` fixed overrides win), evaluates every
-``n_timesteps / n_evaluations`` steps and reports the score: the mean over evaluation episodes of the furthest
-x position reached (the flag of a stage is at ~3161 on 1-1). "Finished" means COMPLETE or PRUNED; the study stops
+``n_timesteps / n_evaluations`` steps under the evaluation protocol (:mod:`sb3_mario.evaluation`: greedy, sticky
+actions 0.25, 0-30 no-op starts) and reports the score: ``10000 * flag rate + mean furthest x`` (the flag rate first,
+ties broken by x; the flag of a stage is at ~3161 on 1-1). "Finished" means COMPLETE or PRUNED; the study stops
 at exactly ``--max-total-trials`` finished trials however many workers race for the last ones.
 """
 
@@ -34,12 +35,13 @@ from optuna.trial import TrialState
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_mario._io import atomic_path, atomic_write_text
-from sb3_mario.callbacks import MarioEvalCallback
-from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overrides
-from sb3_mario.envs import make_mario_vec_env
+from sb3_mario.callbacks import ProtocolEvalCallback
+from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.errors import ConfigError, Sb3MarioError
-from sb3_mario.search_space import params_to_hyperparams, sample_ddqn_params
+from sb3_mario.evaluation import ProtocolResult
+from sb3_mario.experiment import make_env, make_evaluation, make_model
+from sb3_mario.search_space import params_to_hyperparams, sample_params
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
@@ -49,26 +51,31 @@ class OverQuota(Exception):
     """This trial was numbered after the last one the study needs: it is failed without training."""
 
 
-class TrialEvalCallback(MarioEvalCallback):
-    """Evaluate, report the mean max x_pos to the trial, and stop training when Optuna prunes it."""
+class TrialEvalCallback(ProtocolEvalCallback):
+    """Evaluate under the protocol, report the score to the trial, and stop training when Optuna prunes it."""
 
-    def __init__(self, eval_env: Any, trial: optuna.Trial, **kwargs: Any) -> None:
-        super().__init__(eval_env, best_model_save_path=None, log_path=None, deterministic=True, verbose=0, **kwargs)
+    def __init__(self, env_kwargs: dict[str, Any], *, trial: optuna.Trial, **kwargs: Any) -> None:
+        super().__init__(env_kwargs, confirm_at=math.inf, **kwargs)  # quick evaluations only
         self.trial = trial
         self.evaluations = 0
         self.score = -math.inf
         self.pruned = False
 
-    def _on_step(self) -> bool:
-        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
-            super()._on_step()
-            self.evaluations += 1
-            self.score = float(np.mean(self._x_positions))
-            self.trial.report(self.score, self.evaluations)
-            if self.trial.should_prune():
-                self.pruned = True
-                return False
+    def evaluate(self) -> bool:
+        super().evaluate()
+        assert self.last is not None
+        self.evaluations += 1
+        self.score = protocol_score(self.last)
+        self.trial.report(self.score, self.evaluations)
+        if self.trial.should_prune():
+            self.pruned = True
+            return False
         return True
+
+
+def protocol_score(result: ProtocolResult) -> float:
+    """A trial's score: ``10000 * flag rate + mean furthest x`` (flags first, x breaks ties; x < 10000)."""
+    return 10_000 * result.flag_rate + result.mean_x
 
 
 class NanGuard(BaseCallback):
@@ -93,8 +100,6 @@ class Tuner:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        if args.algo != "ddqn":
-            raise ConfigError(f"--algo: only ddqn has a search space, got {args.algo!r}")
         check_env_id(args.env)
         self.fixed = parse_overrides(args.hyperparams)
         load_hyperparams(args.algo, args.env, args.conf_file, {**self.fixed, "n_timesteps": args.n_timesteps})
@@ -125,7 +130,7 @@ class Tuner:
         if len(live_before) >= self.args.max_total_trials:
             trial.set_user_attr("over_quota", True)
             raise OverQuota(f"trial {trial.number}: the study already has {len(live_before)} trials")
-        sample_ddqn_params(trial)
+        sample_params(trial, self.args.algo)
         try:
             hp = self.hyperparams(trial.params)
         except ConfigError as exc:
@@ -135,30 +140,23 @@ class Tuner:
         return self.train_trial(trial, hp)
 
     def train_trial(self, trial: optuna.Trial, hp: dict[str, Any]) -> float:
-        env_kwargs = hp.get("env_kwargs", {})
         seed = self.args.seed + trial.number
-        env = make_mario_vec_env(self.args.env, n_envs=hp.get("n_envs", 1), vec_env="dummy", seed=seed, **env_kwargs)
-        eval_env = self.make_eval_env(env_kwargs, seed + 10_000)
+        env = make_env(self.args.env, hp, seed, vec_env="dummy")
         try:
-            model = ALGOS[self.args.algo](
-                hp.get("policy", "CnnPolicy"),
-                env,
-                seed=seed,
-                device=self.args.device,
-                verbose=0,
-                **build_kwargs(self.args.algo, hp),
+            model = make_model(self.args.algo, hp, env, seed, self.args.device)
+            evaluate = make_evaluation(
+                model,
+                hp["n_timesteps"] // self.args.n_evaluations,
+                self.args.eval_episodes,
+                seed,
+                callback_class=TrialEvalCallback,
+                trial=trial,
             )
-            evaluate = TrialEvalCallback(
-                eval_env,
-                trial,
-                n_eval_episodes=self.args.eval_episodes,
-                eval_freq=max(hp["n_timesteps"] // self.args.n_evaluations // model.n_envs, 1),
-            )
+            assert isinstance(evaluate, TrialEvalCallback)
             guard = NanGuard()
             model.learn(hp["n_timesteps"], callback=[guard, evaluate])
         finally:
             env.close()
-            eval_env.close()
         if guard.found:
             raise optuna.TrialPruned(f"non-finite {guard.found}")
         if evaluate.pruned:
@@ -166,13 +164,6 @@ class Tuner:
         if evaluate.evaluations == 0:
             raise optuna.TrialPruned("no evaluation ran")
         return evaluate.score
-
-    def make_eval_env(self, env_kwargs: dict[str, Any], seed: int) -> Any:
-        """The evaluation env of a trial: its env settings, with 0..``--eval-noop-max`` seeded no-ops at each reset
-        (the emulator is deterministic: without them every greedy episode of an evaluation would be the same one)."""
-        return make_mario_vec_env(
-            self.args.env, n_envs=1, vec_env="dummy", seed=seed, **{**env_kwargs, "noop_max": self.args.eval_noop_max}
-        )
 
     def count(self, states: tuple[TrialState, ...]) -> int:
         return len(self.study.get_trials(deepcopy=False, states=states))
@@ -325,12 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-startup-trials", type=int, default=5, help="random trials before TPE/pruning (default: 5)")
     p.add_argument("--n-evaluations", type=int, default=5, help="evaluations per trial (default: 5)")
     p.add_argument("--eval-episodes", type=int, default=3, help="episodes per evaluation (default: 3)")
-    p.add_argument(
-        "--eval-noop-max",
-        type=int,
-        default=30,
-        help="evaluation episodes start with 0..N seeded no-ops, so greedy runs differ (default: 30)",
-    )
     p.add_argument("-f", "--log-folder", default="logs", help="root folder (default: logs)")
     p.add_argument("--storage", help="RDB URL (postgresql://user:pw@host/db); default: a journal file in the study folder")
     p.add_argument("--study-name", default="ddqn_mario", help="(default: %(default)s)")
@@ -352,9 +337,6 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    if args.eval_noop_max < 0:
-        print("error: --eval-noop-max must be >= 0", file=sys.stderr)
-        return 2
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         tuner = Tuner(args)

@@ -281,7 +281,7 @@ def test_mario_cnn_rejects_bad_spaces(space, match):
     [
         ({"buffer_size": -1}, "buffer_size"),
         ({"train_freq": 0}, "train_freq"),
-        ({"exploration_schedule": "cosine"}, "exploration_schedule must be one of exponential, linear"),
+        ({"exploration_schedule": "cosine"}, "exploration_schedule: must be one of exponential, linear"),
         ({"gamma": 1.5}, "gamma"),
         ({"exploration_decay": 0.0}, "exploration_decay"),
         ({"n_steps": 0}, "n_steps"),
@@ -296,3 +296,105 @@ def test_bad_hyperparameters(kwargs, match):
 def test_box_action_space_rejected():
     with pytest.raises(ConfigError, match="Discrete action space"):
         DDQN("MlpPolicy", "Pendulum-v1")
+
+
+def _mario_ddqn(**kwargs):
+    env = make_mario_vec_env("SuperMarioBros-1-2-v0", vec_env="dummy", actions="right_only", screen_size=36, **kwargs)
+    return DDQN("CnnPolicy", env, buffer_size=200, learning_starts=20, batch_size=4, n_steps=3, gamma=0.99, device="cpu")
+
+
+def test_gamma_change_reaches_the_n_step_returns(tmp_path):
+    model = _mario_ddqn()
+    model.learn(40)
+    model.save(tmp_path / "m.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    # a resume override: load(gamma=...) and a buffer loaded afterwards both discount with the new gamma
+    resumed = DDQN.load(tmp_path / "m.zip", env=model.get_env(), gamma=0.5, device="cpu")
+    assert resumed.gamma == 0.5 and resumed.replay_buffer.gamma == 0.5
+    resumed.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert resumed.replay_buffer.gamma == 0.5
+    rewards = resumed.replay_buffer.rewards[:, 0]
+    np.random.seed(0)
+    batch = resumed.replay_buffer.sample(8)
+    # 3-step discounts are 0.5 ** k (k <= 3, shorter at episode ends), not 0.99 ** k
+    assert set(np.round(batch.discounts.numpy().ravel(), 6)) <= {0.5, 0.25, 0.125}
+    # one sample's n-step return by hand: r_t + 0.5 r_t+1 + 0.25 r_t+2 (no episode end in the first 40 steps)
+    i = 5
+    manual = rewards[i] + 0.5 * rewards[i + 1] + 0.25 * rewards[i + 2]
+    got = resumed.replay_buffer._get_samples(np.array([i]), env_indices=np.array([0]))
+    assert got.rewards.item() == pytest.approx(manual, rel=1e-5)
+    # setting it by hand reaches the buffer too
+    resumed.gamma = 0.9
+    assert resumed.replay_buffer.gamma == 0.9 and resumed.replay_buffer_kwargs["gamma"] == 0.9
+
+
+def test_exploration_fraction_change_acts_on_a_resumed_model(tmp_path):
+    model = small_ddqn(exploration_schedule="linear", exploration_fraction=0.5, exploration_final_eps=0.0)
+    model.learn(100)
+    assert model.exploration_horizon == 50 and model.exploration_rate == 0.0
+    model.save(tmp_path / "m.zip")
+    resumed = DDQN.load(tmp_path / "m.zip", env=cartpole(), exploration_fraction=1.0, device="cpu")
+    assert resumed.exploration_horizon == 100  # the same budget (100), now all of it
+    assert resumed.exploration_rate == pytest.approx(0.0)  # 100 of 100 transitions done
+    resumed.exploration_timesteps = 25
+    assert resumed._exploration_rate() == pytest.approx(0.75)
+
+
+def test_a_model_built_with_the_python_api_saves_its_env(tmp_path):
+    import subprocess
+    import sys
+
+    model = _mario_ddqn(max_episode_steps=30)
+    assert model.mario_env["env_id"] == "SuperMarioBros-1-2-v0" and model.mario_env["actions"] == "right_only"
+    model.save(tmp_path / "api.zip")
+    out = subprocess.run(
+        [sys.executable, "-m", "sb3_mario.enjoy", str(tmp_path / "api.zip")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "1/1 flags" in out.stdout or "0/1 flags" in out.stdout
+    assert DDQN.load(tmp_path / "api.zip").mario_env == model.mario_env
+
+
+def test_bf16_autocast_is_ignored_where_the_cpu_emulates_it(monkeypatch):
+    from sb3_mario.ddqn import engine
+
+    env = make_mario_vec_env(vec_env="dummy", screen_size=36)
+    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu")
+    obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()
+    fp32 = model.q_net(obs)
+    for native in (False, True):
+        engine.bf16_is_native.cache_clear()
+        monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        if native:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                q = model.q_values(model.q_net, obs)
+            assert not th.equal(q, fp32) and q.dtype == th.float32  # bfloat16 features, a float32 head
+            th.testing.assert_close(q, fp32, rtol=0.05, atol=0.05)
+        else:
+            with pytest.warns(UserWarning, match=r"autocast_bf16 ignored: this CPU \(\w+\) has no native bfloat16"):
+                q = model.q_values(model.q_net, obs)
+            assert th.equal(q, fp32)  # float32, bit for bit
+    engine.bf16_is_native.cache_clear()
+    env.close()
+
+
+def test_bf16_runs_the_heads_own_forward(monkeypatch):
+    # a head with its own forward (a dueling head, say) is not skipped under bfloat16: shown with one that adds 1000
+    from sb3_mario.ddqn import engine
+
+    engine.bf16_is_native.cache_clear()
+    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    env = make_mario_vec_env(vec_env="dummy", screen_size=36)
+    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu")
+    plain_forward = model.q_net.forward
+    model.q_net.forward = lambda obs: plain_forward(obs) + 1000.0
+    obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()
+    q = model.q_values(model.q_net, obs)
+    th.testing.assert_close(q, model.q_net(obs), rtol=0.05, atol=0.05)  # against float32, offset included
+    assert q.min() > 900
+    assert not hasattr(model.q_net.features_extractor, "__dict__") or "forward" not in vars(
+        model.q_net.features_extractor
+    )  # the bfloat16 wrapper is gone after the pass
+    engine.bf16_is_native.cache_clear()
+    env.close()

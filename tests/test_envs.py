@@ -263,8 +263,8 @@ def test_close_twice_and_step_after_done():
         ({"screen_size": 2}, "screen_size"),
         ({"frame_stack": 0}, "frame_stack"),
         ({"max_episode_steps": -1}, "max_episode_steps"),
-        ({"noop_max": -2}, "noop_max must be an integer >= 0"),
-        ({"reward_scale": 0}, "reward_scale must be a positive number"),
+        ({"noop_max": -2}, "noop_max: must be an integer >= 0, got -2"),
+        ({"reward_scale": 0}, r"reward_scale: must be a number in \(0.0, 1000000.0\], got 0"),
         ({"render_mode": "window"}, "render_mode"),
     ],
 )
@@ -316,8 +316,8 @@ def test_noop_start_is_seeded_and_equals_stepping_noops_by_hand():
     for _ in range(counts[5]):
         expected, *_ = plain.step(noop)
     np.testing.assert_array_equal(obs, expected)
-    # the tutorial's set has no NOOP: its no-op is plain right
-    assert make_mario_env(noop_max=3).noop_action == 0
+    # the tutorial's set has no NOOP: its no-op is the backend's button-less index, one past the action space
+    assert make_mario_env(noop_max=3).noop_action == 2
     for e in (env, plain):
         e.close()
 
@@ -368,3 +368,88 @@ def test_repeat_jump_jumps_again_when_a_is_held():
     assert sum(1 for a, b in itertools.pairwise(y) if a == min(y) < b) >= 3
     for env in (plain, repeat, agent):
         env.close()
+
+
+def _sticky_trace(p, actions, repeat_jump=False, seed=7):
+    env = MarioBackendEnv(actions=[["NOOP"], ["right"], ["right", "A"]], sticky_actions=p, repeat_jump=repeat_jump)
+    env.reset(seed=seed)
+    env.pressed_log = []
+    for action in actions:
+        env.step_frames(action, 4)
+    trace = env.pressed_log
+    env.close()
+    return trace
+
+
+def test_sticky_actions_trace_matches_hand_computed_bytes():
+    right, right_a = 0x80, 0x81  # nes-py button bits: right 128, A 1
+    # p = 0 is off: the chosen bytes, 4 frames a step
+    assert _sticky_trace(0.0, [1, 2, 0]) == [right] * 4 + [right_a] * 4 + [0] * 4
+    # p = 1 always repeats the previous frame's byte, which is 0 (no button) after reset
+    assert _sticky_trace(1.0, [1, 2, 1]) == [0] * 12
+    # p = 0.5, seed 7: one draw per frame from the env's generator, as gymnasium seeds it
+    draws = gymnasium.utils.seeding.np_random(7)[0].random(12)
+    assert draws.round(3).tolist() == [
+        0.625, 0.897, 0.776, 0.225, 0.3, 0.874, 0.005, 0.821, 0.797, 0.468, 0.303, 0.278
+    ]  # fmt: skip
+    # frame by frame: where the draw < 0.5 (frames 3, 4, 6, 9, 10, 11) the previous frame's byte is pressed again
+    expected = [
+        right, right, right, right,  # step 1 (right): frame 3 repeats frame 2's right
+        right, right_a, right_a, right_a,  # step 2 ([right, A]): frame 4 repeats right, so A comes one frame late
+        0, 0, 0, 0,  # step 3 (no button): frame 8 takes it; frames 9-11 repeat it
+    ]  # fmt: skip
+    assert _sticky_trace(0.5, [1, 2, 0]) == expected
+    # the previous byte carries across steps: with p = 1 after a plain step the chosen byte never shows
+    env = MarioBackendEnv(actions=[["NOOP"], ["right"], ["right", "A"]], sticky_actions=0.0)
+    env.reset(seed=0)
+    env.step_frames(1, 4)
+    env.sticky_actions, env.pressed_log = 1.0, []
+    env.step_frames(2, 4)
+    assert env.pressed_log == [right] * 4
+    env.close()
+    # the same seed gives the same trace; another seed another one
+    assert _sticky_trace(0.25, [2] * 30, seed=3) == _sticky_trace(0.25, [2] * 30, seed=3)
+    assert _sticky_trace(0.25, [1, 2] * 30, seed=3) != _sticky_trace(0.25, [1, 2] * 30, seed=4)
+
+
+def test_sticky_actions_then_repeat_jump_per_frame():
+    # repeat_jump acts on whatever byte is pressed: with p = 0 the bytes of a held [right, A] are those of
+    # repeat_jump alone, and with sticky actions every pressed byte is the agent-side byte or that byte less A
+    alone = _sticky_trace(0.0, [2] * 40, repeat_jump=True)
+    assert 0x80 in alone and alone[0] == 0x81  # A let go of on the ground, then pressed again
+    sticky = _sticky_trace(0.5, [1, 2] * 20, repeat_jump=True)
+    agent_side = _sticky_trace(0.5, [1, 2] * 20, repeat_jump=False)
+    assert len(sticky) == len(agent_side) == 160
+    assert all(s in (a, a & ~0x01) for s, a in zip(sticky, agent_side, strict=True))
+
+
+def test_noop_starts_press_no_button_and_carry_into_sticky_actions():
+    env = make_mario_env(noop_max=30, sticky_actions=1.0)  # the tutorial set: no NOOP action
+    backend = env.unwrapped
+    backend.pressed_log = []
+    _, info = env.reset(seed=11)
+    assert info["noops"] > 0 and backend.pressed_log == [0] * (4 * info["noops"])
+    env.step(1)  # p = 1: the no-op's byte (none) carries on
+    assert backend.pressed_log[-4:] == [0] * 4
+    assert env.noop_action == backend.noop_index == 2
+    env.close()
+
+
+def test_sticky_actions_option_everywhere():
+    env = gymnasium.make("sb3_mario/SuperMarioBros-1-1-v0", sticky_actions=0.25)
+    assert env.unwrapped.sticky_actions == 0.25
+    env.close()
+    with pytest.raises(EnvConfigError, match=r"sticky_actions: must be a number in \[0.0, 1.0\], got 1.5"):
+        make_mario_env(sticky_actions=1.5)
+    from sb3_mario.config import load_hyperparams
+    from sb3_mario.errors import ConfigError
+
+    hp = load_hyperparams("ddqn", "SuperMarioBros-1-1-v0", overrides={"env_kwargs": {"sticky_actions": 0.1}})
+    assert hp["env_kwargs"]["sticky_actions"] == 0.1
+    with pytest.raises(ConfigError, match=r"env_kwargs\.sticky_actions"):
+        load_hyperparams("ddqn", "SuperMarioBros-1-1-v0", overrides={"env_kwargs": {"sticky_actions": -0.1}})
+
+
+def test_frame_skip_has_one_loop_the_backends():
+    with pytest.raises(EnvConfigError, match="MarioFrameSkip wraps a MarioBackendEnv directly, got TimeLimit"):
+        MarioFrameSkip(gymnasium.wrappers.TimeLimit(MarioBackendEnv(), 10), skip=4)

@@ -127,8 +127,12 @@ def test_an_error_in_the_learner_thread_reaches_the_caller(monkeypatch):
     model.env.close()
 
 
-def test_bf16_autocast_changes_only_the_precision():
+def test_bf16_autocast_changes_only_the_precision(monkeypatch):
     """Same weights, same batch: the bf16 loss is close to the float32 one, and not equal (it really ran in bf16)."""
+    from sb3_mario.ddqn import engine
+
+    engine.bf16_is_native.cache_clear()  # numerics, not speed: run bfloat16 even where the CPU emulates it
+    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     losses = {}
     for bf16 in (False, True):
         model = mario_ddqn(False, learning_starts=100, autocast_bf16=bf16)
@@ -138,7 +142,31 @@ def test_bf16_autocast_changes_only_the_precision():
                 p.mul_(0.5)  # online and target nets differ
         np.random.seed(7)
         batch = model.replay_buffer.sample(32)
-        losses[bf16] = model._gradient_steps([batch]).losses[0].item()
+        losses[bf16] = model._gradient_steps([batch]).metrics["loss"][0].item()
         model.env.close()
+    engine.bf16_is_native.cache_clear()
     assert losses[True] != losses[False]
     assert losses[True] == pytest.approx(losses[False], rel=0.05)
+
+
+def test_learner_trains_in_train_mode_and_the_acting_copy_acts_in_eval_mode():
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_mario import DDQN
+
+    seen = []
+
+    class Modes(BaseCallback):
+        def _on_step(self):
+            learner = self.model._learner
+            seen.append((self.model.q_net.training, learner.acting_net.training))
+            return True
+
+    model = DDQN(
+        "MlpPolicy", make_vec_env("CartPole-v1"), buffer_size=500, learning_starts=16, batch_size=8, train_freq=1,
+        device="cpu",
+    )  # fmt: skip
+    model.learn(80, callback=Modes())
+    # SB3's collect_rollouts would set the policy to eval mode while the learner trains it in the background
+    assert seen and set(seen) == {(True, False)}

@@ -21,3 +21,11 @@ def test_wheel_holds_the_package_data(tmp_path):
     shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "sb3_mario").rglob("*") if p.suffix in {".yml", ".zip"}}
     assert shipped and shipped <= names
     assert {"sb3_mario/py.typed", "sb3_mario/pretrained/__init__.py", "sb3_mario/ddqn/overlap.py"} <= names
+
+
+def test_top_level_hyperparams_is_the_packaged_folder():
+    # the design card's top-level hyperparams/ and the copy the package installs are one folder: a link, never a
+    # copy that goes stale under `pip install -e`
+    top = ROOT / "hyperparams"
+    assert top.is_symlink() and top.resolve() == (ROOT / "sb3_mario" / "hyperparams").resolve()
+    assert sorted(p.name for p in top.glob("*.yml")) == ["ddqn.yml", "ddqn_tutorial.yml", "dqn.yml"]

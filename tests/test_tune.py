@@ -56,27 +56,17 @@ def test_fixed_trial_objective_returns_a_finite_score(tmp_path):
     assert hp["gamma"] == pytest.approx(0.99) and hp["n_steps"] == 3 and hp["buffer_size"] == 400  # fixed wins
 
 
-def test_trial_evaluation_starts_from_seeded_noops(tmp_path):
-    """Greedy evaluation episodes of a trial differ: each starts after 0..--eval-noop-max no-ops (the emulator is
-    deterministic), drawn from the seeded eval env, so the same seed gives the same starts."""
-    tuner = tune.Tuner(tune.build_parser().parse_args(tune_args(tmp_path, "--eval-noop-max", 30)))
+def test_trial_score_is_the_protocol_flag_rate_then_x():
+    from sb3_mario.evaluation import EpisodeResult, ProtocolResult
 
-    def starts(seed):
-        env = tuner.make_eval_env({"max_episode_steps": 50}, seed)
-        try:
-            out = []
-            for _ in range(6):
-                obs = env.reset()
-                out.append((env.reset_infos[0]["noops"], obs.tobytes()))
-            return out
-        finally:
-            env.close()
+    def episode(flag, x):
+        return EpisodeResult(seed=0, flag=flag, max_x=x, steps=1, noops=0, game_return=0.0)
 
-    first = starts(7)
-    noops = [n for n, _ in first]
-    assert all(0 <= n <= 30 for n in noops) and len(set(noops)) > 1
-    assert len({obs for _, obs in first}) > 1  # different no-op counts give different first frames
-    assert starts(7) == first
+    two_flags = ProtocolResult((episode(True, 3161), episode(True, 3161), episode(False, 1000)))
+    far_no_flag = ProtocolResult((episode(False, 3100),) * 3)
+    assert tune.protocol_score(two_flags) == pytest.approx(10_000 * 2 / 3 + (3161 * 2 + 1000) / 3)
+    assert tune.protocol_score(far_no_flag) == 3100.0
+    assert tune.protocol_score(two_flags) > tune.protocol_score(far_no_flag)  # flags first, however far
 
 
 def test_two_journal_workers_finish_exactly_max_total(tmp_path):
@@ -112,11 +102,13 @@ def test_nan_reward_prunes_and_study_continues(tmp_path, monkeypatch):
             obs, reward, terminated, truncated, info = self.env.step(action)
             return obs, float("nan"), terminated, truncated, info
 
-    real = tune.make_mario_vec_env
+    from sb3_mario import experiment
+
+    real = experiment.make_mario_vec_env
 
     def vec_env_with_nan_first_trial(*args, **kwargs):
         made.append(1)
-        if len(made) <= 2:  # train and eval envs of the first trial
+        if len(made) <= 1:  # the training envs of the first trial (evaluations build their own)
             from stable_baselines3.common.env_util import make_vec_env
 
             from sb3_mario import make_mario_env
@@ -125,7 +117,7 @@ def test_nan_reward_prunes_and_study_continues(tmp_path, monkeypatch):
             return make_vec_env(lambda: NanReward(make_mario_env(args[0], **env_kwargs)), n_envs=1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tune, "make_mario_vec_env", vec_env_with_nan_first_trial)
+    monkeypatch.setattr(experiment, "make_mario_vec_env", vec_env_with_nan_first_trial)
     args = tune.build_parser().parse_args(tune_args(tmp_path, "--n-trials", 2, "--max-total-trials", 2, "--pruner", "none"))
     tuner = tune.Tuner(args)
     tuner.run()
@@ -164,8 +156,6 @@ def test_bad_input(tmp_path):
     assert result.returncode == 2 and "exists with direction minimize" in result.stderr
     result = run_tune(*tune_args(tmp_path, "-params", "gama:0.9"))
     assert result.returncode == 2 and "gama: unknown hyperparameter" in result.stderr
-    result = run_tune(*tune_args(tmp_path, "--eval-noop-max", -1))
-    assert result.returncode == 2 and result.stderr == "error: --eval-noop-max must be >= 0\n"
 
 
 def free_port():
@@ -177,7 +167,10 @@ def free_port():
 def pg_binary(name):
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
     if found is None:
-        pytest.fail(f"PostgreSQL's {name} is missing: install the Debian package postgresql (.ci/run does)")
+        message = f"PostgreSQL's {name} is missing: install the Debian package postgresql (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must test distribution on a real server
+        pytest.skip(message)
     return found
 
 

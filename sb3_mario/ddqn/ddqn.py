@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import math
-import os
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.dqn import DQN
-from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy, QNetwork
+from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
 from torch.nn import functional as F
 
 from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
-from sb3_mario.ddqn.overlap import BackgroundLearner
+from sb3_mario.ddqn.engine import LearnerEngine, UpdateStats
 from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
+from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError
+from sb3_mario.params import DDQN_PARAMS, check_kwargs
 
 SelfDDQN = TypeVar("SelfDDQN", bound="DDQN")
-
-EXPLORATION_SCHEDULES = ("exponential", "linear")
-
-
-class _UpdateStats(NamedTuple):
-    n: int
-    losses: list[th.Tensor]
-    q_means: list[th.Tensor]
-    disagreements: list[th.Tensor]
 
 
 def double_q_target(
@@ -54,7 +45,7 @@ def double_q_target(
     return rewards + (1 - dones) * discounts * next_q
 
 
-class DDQN(DQN):
+class DDQN(LearnerEngine, DQN):
     """Double DQN: the online network picks the next action, the target network scores it.
 
     A drop-in subclass of SB3's ``DQN`` (saved zips load with ``DQN.load`` too) whose defaults are those of the PyTorch
@@ -96,7 +87,8 @@ class DDQN(DQN):
     :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
         with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
     :param autocast_bf16: run the gradient steps' network passes under bfloat16 autocast (~1.5x faster on CPUs with
-        AVX512-BF16 or AMX, see bench/README.md); off by default because it changes the numerics of what is learned
+        AVX512-BF16 or AMX, see bench/README.md; ignored with a warning on CPUs without them, where bfloat16 is
+        emulated and ~19x slower); off by default because it changes the numerics of what is learned
     :param stats_window_size: window size for rollout logging
     :param tensorboard_log: TensorBoard log directory
     :param policy_kwargs: keyword arguments for the policy
@@ -145,22 +137,26 @@ class DDQN(DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        _check_hyperparameters(
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            n_steps=n_steps,
-            target_update_interval=target_update_interval,
-            exploration_schedule=exploration_schedule,
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
-            exploration_decay=exploration_decay,
-            exploration_fraction=exploration_fraction,
-            max_grad_norm=max_grad_norm,
+        check_kwargs(
+            DDQN_PARAMS,
+            dict(
+                buffer_size=buffer_size,
+                learning_starts=learning_starts,
+                batch_size=batch_size,
+                tau=tau,
+                gamma=gamma,
+                train_freq=train_freq,
+                gradient_steps=gradient_steps,
+                n_steps=n_steps,
+                target_update_interval=target_update_interval,
+                exploration_schedule=exploration_schedule,
+                exploration_initial_eps=exploration_initial_eps,
+                exploration_final_eps=exploration_final_eps,
+                exploration_decay=exploration_decay,
+                exploration_fraction=exploration_fraction,
+                max_grad_norm=max_grad_norm,
+                **({} if callable(learning_rate) else {"learning_rate": learning_rate}),
+            ),
         )
         try:
             super().__init__(
@@ -199,11 +195,13 @@ class DDQN(DQN):
         self.exploration_decay = exploration_decay
         # env transitions seen by the exploration schedule; saved with the model so it never restarts
         self.exploration_timesteps = 0
-        # linear schedule length in transitions, fixed by the first learn()
-        self.exploration_horizon: int | None = None
-        self.overlap_learning = overlap_learning
+        # total_timesteps of the first learn(): the linear schedule spans exploration_fraction of it
+        self.exploration_budget: int | None = None
+        self.overlap_learning = overlap_learning  # the learner engine's settings (sb3_mario.ddqn.engine)
         self.autocast_bf16 = autocast_bf16
-        self._learner: BackgroundLearner | None = None  # set during an overlapped learn()
+        # the Mario env settings (make_mario_env kwargs) the model was built on, saved with it so that enjoy, -i,
+        # export and evaluation rebuild the same env however the model was made (CLI, Python API, tune)
+        self.mario_env: dict[str, Any] | None = mario_env_of(self.env)
         if _init_setup_model:
             self._setup_model()
 
@@ -217,15 +215,47 @@ class DDQN(DQN):
     def gradient_steps(self, value: int) -> None:
         self._gradient_steps_per_env = value
 
+    # ``gamma`` also discounts the n-step returns of the frame buffer: setting it (a -params override on resume, or
+    # by hand) reaches the buffer, whichever buffer is loaded later (see load_replay_buffer).
+    @property
+    def gamma(self) -> float:
+        return self._gamma
+
+    @gamma.setter
+    def gamma(self, value: float) -> None:
+        self._gamma = value
+        buffer = self.__dict__.get("replay_buffer")
+        if buffer is not None and hasattr(buffer, "gamma"):  # n-step buffers: this one, or SB3's NStepReplayBuffer
+            buffer.gamma = value
+        if isinstance(self.__dict__.get("replay_buffer_kwargs"), dict) and "gamma" in self.replay_buffer_kwargs:
+            self.replay_buffer_kwargs["gamma"] = value
+
+    @property
+    def exploration_horizon(self) -> int | None:
+        """Length in transitions of the linear schedule: ``exploration_fraction`` of the first ``learn()`` budget
+        (``None`` before it), so a changed ``exploration_fraction`` acts on a resumed model too."""
+        if self.exploration_budget is None:
+            return None
+        return int(self.exploration_fraction * self.exploration_budget)
+
     def _setup_model(self) -> None:
         if "gradient_steps" in self.__dict__:  # load(..., gradient_steps=n) writes the instance dict, not the property
             self.gradient_steps = self.__dict__.pop("gradient_steps")
+        if "gamma" in self.__dict__:  # load() writes the instance dict, not the property
+            self.gamma = self.__dict__.pop("gamma")
+        if isinstance(self.__dict__.get("exploration_schedule"), str):  # load(..., exploration_schedule="linear")
+            self.exploration_schedule_name = self.__dict__.pop("exploration_schedule")
+        horizon = self.__dict__.pop("exploration_horizon", None)
+        if horizon is not None and getattr(self, "exploration_budget", None) is None:
+            # a zip saved before exploration_budget: its horizon with the fraction it is loaded with
+            self.exploration_budget = round(horizon / self.exploration_fraction) if self.exploration_fraction else 0
         if self.replay_buffer_class is None and is_frame_stack_space(self.observation_space):
             self.replay_buffer_class = FrameStackReplayBuffer
         if isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, FrameStackReplayBuffer):
             # the frame buffer computes n-step returns itself: hand it n_steps, and keep SB3 from warning that it
             # ignores n_steps for a custom buffer class (also when a saved model is loaded)
-            self.replay_buffer_kwargs = {"n_steps": self.n_steps, "gamma": self.gamma, **self.replay_buffer_kwargs}
+            # the model's n_steps and gamma are the buffer's (a saved gamma changed on load must not be kept)
+            self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_steps": self.n_steps, "gamma": self.gamma}
             n_steps, self.n_steps = self.n_steps, 1
             try:
                 super()._setup_model()
@@ -247,9 +277,14 @@ class DDQN(DQN):
 
     def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
         result = super()._setup_learn(total_timesteps, *args, **kwargs)
-        if self.exploration_horizon is None:
-            self.exploration_horizon = int(self.exploration_fraction * total_timesteps)
+        if self.exploration_budget is None:
+            self.exploration_budget = int(total_timesteps)
         return result
+
+    def load_replay_buffer(self, *args: Any, **kwargs: Any) -> None:
+        """SB3's ``load_replay_buffer``; a loaded n-step buffer discounts with this model's ``gamma``."""
+        super().load_replay_buffer(*args, **kwargs)
+        self.gamma = self.gamma
 
     def _on_step(self) -> None:
         """After each VecEnv step: hard/soft target update every ``target_update_interval`` transitions, epsilon."""
@@ -278,20 +313,17 @@ class DDQN(DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         batches = [self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(gradient_steps)]
-        if self._learner is None:
-            self._record_updates(self._gradient_steps(batches))
-        else:
-            self._learner.submit(lambda: self._gradient_steps(batches))
+        self.run_update(lambda: self._gradient_steps(batches))
 
-    def _gradient_steps(self, batches: list[ReplayBufferSamples]) -> _UpdateStats:
+    def _gradient_steps(self, batches: list[ReplayBufferSamples]) -> UpdateStats:
         """One double-Q gradient step per batch; touches the networks and optimizer only (it may run in a thread)."""
         losses, q_means, disagreements = [], [], []
         for replay_data in batches:
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             with th.no_grad():
-                next_q_online = self._q_values(self.q_net, replay_data.next_observations)
-                next_q_target = self._q_values(self.q_net_target, replay_data.next_observations)
-            q_values = self._q_values(self.q_net, replay_data.observations)
+                next_q_online = self.q_values(self.q_net, replay_data.next_observations)
+                next_q_target = self.q_values(self.q_net_target, replay_data.next_observations)
+            q_values = self.q_values(self.q_net, replay_data.observations)
             with th.no_grad():
                 target_q_values = double_q_target(
                     next_q_online, next_q_target, replay_data.rewards, replay_data.dones, discounts
@@ -306,31 +338,7 @@ class DDQN(DQN):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-        return _UpdateStats(len(batches), losses, q_means, disagreements)
-
-    def _q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
-        """Q-values for training; with ``autocast_bf16`` the feature extractor runs in bfloat16 and the linear head in
-        float32 (Q-values of ~100 would be rounded to ~0.5 in bfloat16, blurring the argmax)."""
-        if not self.autocast_bf16:
-            return q_net(observations)
-        with th.autocast(self.device.type, dtype=th.bfloat16):
-            features = q_net.extract_features(observations, q_net.features_extractor)
-        return q_net.q_net(features.float())
-
-    def _record_updates(self, stats: _UpdateStats | None) -> None:
-        if stats is None:
-            return
-        self._n_updates += stats.n
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if stats.n > 0:
-            self.logger.record("train/loss", th.stack(stats.losses).mean().item())
-            self.logger.record("train/q_mean", th.stack(stats.q_means).mean().item())
-            self.logger.record("train/argmax_disagreement", th.stack(stats.disagreements).mean().item())
-
-    def _finish_update(self) -> None:
-        """Apply the gradient steps in flight (overlapped learning), if any."""
-        if self._learner is not None:
-            self._record_updates(self._learner.wait())
+        return UpdateStats(len(batches), {"loss": losses, "q_mean": q_means, "argmax_disagreement": disagreements})
 
     def predict(
         self,
@@ -357,94 +365,6 @@ class DDQN(DQN):
             for i in np.flatnonzero(explore):
                 actions[i] = self.action_space.sample()
         return (actions if vectorized else actions[0]), state
-
-    def _greedy(
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: tuple[np.ndarray, ...] | None,
-        episode_start: np.ndarray | None,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Greedy actions; during an overlapped ``learn()`` from the acting copy of the online network."""
-        if self._learner is None:
-            return self.policy.predict(observation, state, episode_start, deterministic=True)
-        obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
-        with th.no_grad():
-            greedy = self._learner.acting_net._predict(obs_tensor, deterministic=True)
-        actions: np.ndarray = greedy.cpu().numpy().reshape(-1)  # Discrete actions
-        return (actions if vectorized else actions.squeeze(axis=0)), state
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self._finish_update()  # save the weights of every update sampled so far
-        super().save(*args, **kwargs)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_learner"]
-
-    def learn(
-        self: SelfDDQN,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "DDQN",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfDDQN:
-        acting_threads = th.get_num_threads()
-        if self.overlap_learning and self._learner is None:
-            # The learner thread gets the cores the env workers leave; acting (a forward pass on n_envs frames) takes
-            # one thread meanwhile. Measured best on 2 cores (bench/README.md); restored when learn() returns.
-            learner_threads = max(1, min(acting_threads, (os.cpu_count() or 1) - self.n_envs))
-            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads)
-            th.set_num_threads(1)
-        try:
-            return super().learn(
-                total_timesteps=total_timesteps,
-                callback=callback,
-                log_interval=log_interval,
-                tb_log_name=tb_log_name,
-                reset_num_timesteps=reset_num_timesteps,
-                progress_bar=progress_bar,
-            )
-        finally:
-            learner, self._learner = self._learner, None
-            if learner is not None:
-                th.set_num_threads(acting_threads)
-                self._record_updates(learner.close())
-
-
-def _check_hyperparameters(**hp: Any) -> None:
-    """One clear :class:`ConfigError` per invalid hyperparameter, before anything is built."""
-
-    def positive_int(name: str) -> None:
-        if not isinstance(hp[name], (int, np.integer)) or isinstance(hp[name], bool) or hp[name] < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {hp[name]!r}")
-
-    for name in ("buffer_size", "batch_size", "n_steps", "target_update_interval"):
-        positive_int(name)
-    if not isinstance(hp["learning_starts"], (int, np.integer)) or hp["learning_starts"] < 0:
-        raise ConfigError(f"learning_starts must be an integer >= 0, got {hp['learning_starts']!r}")
-    train_freq = hp["train_freq"]
-    freq = train_freq[0] if isinstance(train_freq, (tuple, list)) else train_freq
-    if not isinstance(freq, (int, np.integer)) or freq < 1:
-        raise ConfigError(f"train_freq must be a positive integer (or (n, 'step'|'episode')), got {train_freq!r}")
-    if isinstance(train_freq, (tuple, list)) and (len(train_freq) != 2 or train_freq[1] not in ("step", "episode")):
-        raise ConfigError(f"train_freq must be n or (n, 'step'|'episode'), got {train_freq!r}")
-    if not isinstance(hp["gradient_steps"], (int, np.integer)) or hp["gradient_steps"] < -1:
-        raise ConfigError(f"gradient_steps must be an integer >= -1, got {hp['gradient_steps']!r}")
-    if hp["exploration_schedule"] not in EXPLORATION_SCHEDULES:
-        raise ConfigError(
-            f"exploration_schedule must be one of {', '.join(EXPLORATION_SCHEDULES)}, got {hp['exploration_schedule']!r}"
-        )
-    for name in ("gamma", "tau"):
-        if not 0.0 <= hp[name] <= 1.0:
-            raise ConfigError(f"{name} must be in [0, 1], got {hp[name]!r}")
-    for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_fraction"):
-        if not 0.0 <= hp[name] <= 1.0:
-            raise ConfigError(f"{name} must be in [0, 1], got {hp[name]!r}")
-    if not 0.0 < hp["exploration_decay"] <= 1.0:
-        raise ConfigError(f"exploration_decay must be in (0, 1], got {hp['exploration_decay']!r}")
-    if hp["max_grad_norm"] is not None and (not math.isfinite(hp["max_grad_norm"]) or hp["max_grad_norm"] <= 0):
-        raise ConfigError(f"max_grad_norm must be positive or None, got {hp['max_grad_norm']!r}")
 
 
 __all__ = ["DDQN", "double_q_target"]

@@ -37,6 +37,7 @@ class BackgroundLearner:
         self.q_net = q_net
         self.acting_net = copy.deepcopy(q_net)
         self.acting_net.requires_grad_(False)
+        self.acting_net.set_training_mode(False)  # it only acts
         # state_dict tensors share storage with the modules: pair them once, copy at every refresh
         self._pairs = list(zip(self.acting_net.state_dict().values(), self.q_net.state_dict().values(), strict=True))
         initializer = (lambda: th.set_num_threads(num_threads)) if num_threads else None

@@ -24,6 +24,7 @@ from gymnasium import spaces
 from sb3_mario._quiet import silence_gym_notice
 from sb3_mario.envs.actions import BUTTON_BITS, ActionsSpec, action_bytes, resolve_actions
 from sb3_mario.errors import EnvConfigError, EnvStateError
+from sb3_mario.params import check_env_kwargs
 
 LEGACY_BACKEND = sys.version_info < (3, 13)
 SCREEN_SHAPE = (240, 256, 3)
@@ -91,6 +92,14 @@ def copy_screen(screen: np.ndarray) -> np.ndarray:
 
 
 _A_BUTTON = BUTTON_BITS["A"]
+
+
+def check_sticky_actions(p: Any) -> float:
+    """``p`` as a float if it is a probability (sticky actions), else :class:`EnvConfigError`."""
+    check_env_kwargs(sticky_actions=p)
+    return float(p)
+
+
 _PLAYER_FLOAT_STATE = 0x001D  # 0: on the ground, 1: jumping, 2: falling off a ledge, 3: sliding down the flagpole
 
 
@@ -106,6 +115,14 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         never jumps again, and nothing on screen tells it A is still held. With ``repeat_jump`` the env releases A for
         one frame when Mario stands on the ground (RAM ``0x001D`` = 0) with A held for two frames or more;
         jumps in the air, their height (A held while rising) and every other button are unchanged.
+    :param sticky_actions: probability ``p`` in ``[0, 1]`` that, on each emulator frame, the buttons of the previous
+        frame are pressed again instead of the chosen ones: the ALE's sticky actions (Machado et al. 2018), which stop a
+        greedy agent from replaying one memorised path. The previous frame's byte is the agent-side one (before
+        ``repeat_jump`` lets go of A), carries across agent steps and no-op frames, and is 0 (no button) after
+        ``reset``; draws come from the env's seeded ``np_random``, one per frame while ``p > 0``. 0 (default) is off.
+
+    Action index :attr:`noop_index` (one past the action space) presses no button: no-op starts use it, since action
+    sets such as the tutorial's have no ``NOOP``.
 
     Frames are copied out of the emulator's screen buffer, which the next frame overwrites in place.
     """
@@ -118,12 +135,15 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         actions: ActionsSpec = "tutorial",
         render_mode: str | None = None,
         repeat_jump: bool = False,
+        sticky_actions: float = 0.0,
     ) -> None:
         if render_mode not in (None, "rgb_array", "human"):
             raise EnvConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
         spec = check_env_id(env_id)
         self.buttons = resolve_actions(actions)
-        self._action_bytes = action_bytes(self.buttons)
+        # one extra index past the action space presses nothing: the button-less no-op of no-op starts
+        self._action_bytes = [*action_bytes(self.buttons), 0]
+        self.noop_index = len(self.buttons)
         self.env_id = spec.id
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, 255, SCREEN_SHAPE, np.uint8)
@@ -131,6 +151,9 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._nes = _load_entry_point(spec.entry_point)(**spec.kwargs)
         self.repeat_jump = bool(repeat_jump)
         self._a_frames = 0  # consecutive frames A was held (repeat_jump)
+        self.sticky_actions = check_sticky_actions(sticky_actions)
+        self._prev_byte = 0  # agent-side buttons of the previous frame (sticky actions)
+        self.pressed_log: list[int] | None = None  # set to a list to record every byte sent to the emulator
         self._episode_over = True
         self._closed = False
 
@@ -154,6 +177,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
             screen, info = self._nes.reset(seed=seed, options=options)
         self._episode_over = False
         self._a_frames = 0  # consecutive frames A was held (repeat_jump)
+        self._prev_byte = 0
         return copy_screen(screen), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -167,7 +191,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         The fast path of :class:`~sb3_mario.envs.MarioFrameSkip`: rewards are summed frame by frame, and only the
         frame(s) returned are copied out of the emulator.
 
-        :param action: index into the action set
+        :param action: index into the action set, or :attr:`noop_index` (no button)
         :param frames: number of frames (>= 1)
         :param max_pool: return the pixel-wise max of the last two frames (if the episode did not end before)
         :return: the gymnasium ``step`` 5-tuple
@@ -175,21 +199,27 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         if self._episode_over:
             self._check_open()
             raise EnvStateError("step() called after the episode ended (or before reset()): call reset() first")
-        byte = self._action_bytes[action]
-        held_a = self.repeat_jump and byte & _A_BUTTON
+        chosen = self._action_bytes[action]
+        sticky = self.sticky_actions
+        draws = self.np_random.random(frames) if sticky > 0 else None
         nes_step = self._nes.step
+        log = self.pressed_log
         total_reward = 0.0
         prev = None
         truncated = False
         for i in range(frames):
+            byte = self._prev_byte if draws is not None and draws[i] < sticky else chosen
+            self._prev_byte = byte
             pressed = byte
-            if held_a:
+            if self.repeat_jump and byte & _A_BUTTON:
                 # the game acts on a new A one frame late: a take-off shows in RAM after A was held for 2 frames
                 if self._a_frames >= 2 and self._stage_ram()[_PLAYER_FLOAT_STATE] == 0:
                     pressed = byte & ~_A_BUTTON  # let go of A for one frame on the ground: the next frame jumps
                 self._a_frames = self._a_frames + 1 if pressed & _A_BUTTON else 0
             else:
                 self._a_frames = 0
+            if log is not None:
+                log.append(pressed)
             if LEGACY_BACKEND:
                 screen, reward, terminated, info = nes_step(pressed)
             else:

@@ -23,6 +23,7 @@ from sb3_mario.envs.wrappers import (
     NoopStart,
 )
 from sb3_mario.errors import EnvConfigError
+from sb3_mario.params import RUN_PARAMS, check_env_kwargs, check_kwargs
 
 VEC_ENV_TYPES = ("dummy", "subproc")
 
@@ -38,6 +39,7 @@ def make_mario_env(
     noop_max: int = 0,
     reward_scale: float = 1.0,
     repeat_jump: bool = False,
+    sticky_actions: float = 0.0,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -54,20 +56,42 @@ def make_mario_env(
     :param max_pool: pixel-wise max of the last two skipped frames
     :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
     :param reward_scale: multiply every (frame-summed) reward by this (Monitor records the scaled returns)
-    :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps (0: none)
+    :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps that press no button (0: none)
     :param repeat_jump: a held A jumps again on landing (see :class:`~sb3_mario.envs.MarioBackendEnv`); off in the
         tutorial, where an agent holding A at a wall stays there
+    :param sticky_actions: per emulator frame, the probability that the previous frame's buttons are pressed again
+        instead of the chosen ones (the ALE's sticky actions; 0.25 is the standard evaluation, 0 is off)
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
-    if not isinstance(frame_stack, int) or frame_stack < 1:
-        raise EnvConfigError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
-    if isinstance(reward_scale, bool) or not isinstance(reward_scale, (int, float)) or not 0 < reward_scale < 1e6:
-        raise EnvConfigError(f"reward_scale must be a positive number, got {reward_scale!r}")
-    if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
-        raise EnvConfigError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
-    env: gymnasium.Env = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump)
-    env = MarioFrameSkip(env, skip=frame_skip, max_pool=max_pool)
+    check_env_kwargs(
+        actions=actions,
+        frame_skip=frame_skip,
+        screen_size=screen_size,
+        frame_stack=frame_stack,
+        max_pool=max_pool,
+        max_episode_steps=max_episode_steps,
+        noop_max=noop_max,
+        reward_scale=reward_scale,
+        repeat_jump=repeat_jump,
+        sticky_actions=sticky_actions,
+    )
+    backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
+    # the settings that rebuild this env, read back by mario_env_of (models save them)
+    backend.mario_env_kwargs = {  # type: ignore[attr-defined]
+        "env_id": backend.env_id,
+        "actions": actions,
+        "frame_skip": frame_skip,
+        "screen_size": screen_size,
+        "frame_stack": frame_stack,
+        "max_pool": max_pool,
+        "max_episode_steps": max_episode_steps,
+        "noop_max": noop_max,
+        "reward_scale": reward_scale,
+        "repeat_jump": repeat_jump,
+        "sticky_actions": sticky_actions,
+    }
+    env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
         env = TransformReward(env, partial(operator.mul, float(reward_scale)))
     env = GrayResizeObservation(env, screen_size=screen_size)
@@ -81,6 +105,20 @@ def make_mario_env(
         env.action_space.seed(seed)
         env.reset(seed=seed)
     return env
+
+
+def mario_env_of(env: Any) -> dict[str, Any] | None:
+    """The :func:`make_mario_env` kwargs (with ``env_id``) of a Mario env or VecEnv of them; ``None`` for other envs."""
+    if env is None:
+        return None
+    try:
+        if isinstance(env, VecEnv):
+            settings = env.get_attr("mario_env_kwargs", indices=[0])[0]
+        else:
+            settings = env.get_wrapper_attr("mario_env_kwargs")
+    except (AttributeError, EOFError, BrokenPipeError):
+        return None
+    return dict(settings) if isinstance(settings, dict) else None
 
 
 def _make_worker_env(**kwargs: Any) -> gymnasium.Env:
@@ -115,8 +153,7 @@ def make_mario_vec_env(
     :param monitor_dir: where Monitor writes its CSVs (``None``: not written)
     :param env_kwargs: passed to :func:`make_mario_env`
     """
-    if not isinstance(n_envs, int) or n_envs < 1:
-        raise EnvConfigError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    check_kwargs(RUN_PARAMS, {"n_envs": n_envs}, EnvConfigError)
     if vec_env not in VEC_ENV_TYPES:
         raise EnvConfigError(f"vec_env must be one of {', '.join(VEC_ENV_TYPES)}, got {vec_env!r}")
     # Validate in this process so that a bad id or action set is a clear error here, not a dead worker.

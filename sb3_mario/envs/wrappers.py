@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from sb3_mario.envs.backend import MarioBackendEnv
 from sb3_mario.errors import EnvConfigError
+from sb3_mario.params import check_env_kwargs
 
 # Info keys of gym-super-mario-bros that SB3's Monitor copies into its CSV and ``info["episode"]``.
 MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", "coins", "time", "life")
@@ -22,34 +23,26 @@ MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", 
 class MarioFrameSkip(gymnasium.Wrapper):
     """Repeat each action for ``skip`` frames and sum the rewards (the tutorial's ``SkipFrame``).
 
-    :param env: the environment to wrap
+    The frame loop itself is :meth:`MarioBackendEnv.step_frames` (one loop: sticky actions and ``repeat_jump`` act per
+    frame there, and only the frames returned are copied out of the emulator), so this wraps a
+    :class:`~sb3_mario.envs.MarioBackendEnv` directly.
+
+    :param env: the backend env to wrap
     :param skip: number of emulator frames per agent step (>= 1)
     :param max_pool: return the pixel-wise max of the last two frames (Atari-style anti-flicker) instead of the last one
     """
 
-    def __init__(self, env: gymnasium.Env, skip: int = 4, max_pool: bool = False) -> None:
+    def __init__(self, env: MarioBackendEnv, skip: int = 4, max_pool: bool = False) -> None:
+        if not isinstance(env, MarioBackendEnv):
+            raise EnvConfigError(f"MarioFrameSkip wraps a MarioBackendEnv directly, got {type(env).__name__}")
         super().__init__(env)
-        if not isinstance(skip, int) or skip < 1:
-            raise EnvConfigError(f"frame_skip must be an integer >= 1, got {skip!r}")
+        check_env_kwargs(frame_skip=skip)
         self.skip = skip
         self.max_pool = max_pool
-        self._backend = env if isinstance(env, MarioBackendEnv) else None
+        self._backend = env
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self._backend is not None:  # copies only the frame it returns out of the emulator
-            return self._backend.step_frames(action, self.skip, self.max_pool)
-        total_reward = 0.0
-        prev = None
-        for i in range(self.skip):
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            total_reward += float(reward)
-            if terminated or truncated:
-                break
-            if self.max_pool and i == self.skip - 2:
-                prev = np.array(obs)  # another env may reuse its frame buffer on the next step
-        if prev is not None and not (terminated or truncated):
-            obs = np.maximum(prev, obs)
-        return obs, total_reward, terminated, truncated, info
+        return self._backend.step_frames(action, self.skip, self.max_pool)
 
 
 class GrayResizeObservation(gymnasium.ObservationWrapper):
@@ -61,10 +54,9 @@ class GrayResizeObservation(gymnasium.ObservationWrapper):
 
     def __init__(self, env: gymnasium.Env, screen_size: int | tuple[int, int] = 84) -> None:
         super().__init__(env)
+        check_env_kwargs(screen_size=screen_size)
         if isinstance(screen_size, int):
             screen_size = (screen_size, screen_size)
-        if len(screen_size) != 2 or not all(isinstance(s, int) and s >= 8 for s in screen_size):
-            raise EnvConfigError(f"screen_size must be an integer >= 8 or a (height, width) pair, got {screen_size!r}")
         self.shape = (int(screen_size[0]), int(screen_size[1]))
         self._cv_size = (self.shape[1], self.shape[0])
         self.observation_space = spaces.Box(0, 255, self.shape, np.uint8)
@@ -104,7 +96,12 @@ class MarioEpisodeStats(gymnasium.Wrapper):
 
 
 def noop_action(env: gymnasium.Env) -> int:
-    """Index of the ``NOOP`` action if the action set has one, else of plain ``right`` (the tutorial set)."""
+    """The action that presses no button: the backend's :attr:`~sb3_mario.envs.MarioBackendEnv.noop_index` (outside
+    the action space, so action sets without ``NOOP``, such as the tutorial's, have one too); for other envs the index
+    of ``NOOP``, else of plain ``right``."""
+    noop_index = getattr(env.unwrapped, "noop_index", None)
+    if noop_index is not None:
+        return int(noop_index)
     meanings: list[str] = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
     for wanted in ("NOOP", "right"):
         if wanted in meanings:
@@ -116,7 +113,7 @@ class NoopStart(gymnasium.Wrapper):
     """Start each episode with 0 to ``noop_max`` do-nothing steps, drawn from the env's seeded generator.
 
     The emulator is deterministic: without it a greedy agent replays one trajectory, so evaluating it twice proves
-    nothing. The number taken is ``info["noops"]`` after ``reset``. Actions sets without ``NOOP`` use ``right``.
+    nothing. The number taken is ``info["noops"]`` after ``reset``. No-op steps press no button (:func:`noop_action`).
 
     :param env: the environment to wrap
     :param noop_max: largest number of no-op steps (>= 0)
@@ -124,8 +121,7 @@ class NoopStart(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, noop_max: int = 30) -> None:
         super().__init__(env)
-        if not isinstance(noop_max, int) or isinstance(noop_max, bool) or noop_max < 0:
-            raise EnvConfigError(f"noop_max must be an integer >= 0, got {noop_max!r}")
+        check_env_kwargs(noop_max=noop_max)
         self.noop_max = noop_max
         self.noop_action = noop_action(env)
 

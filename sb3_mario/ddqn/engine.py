@@ -1,0 +1,190 @@
+"""The learner engine: how a DQN-family algorithm runs its gradient steps, apart from what they compute.
+
+:class:`LearnerEngine` is a mixin that DQN-family classes opt into (``class DDQN(LearnerEngine, DQN)``); the
+algorithm class keeps its target, exploration and defaults, and hands its gradient steps to :meth:`run_update`. The
+engine owns:
+
+- overlapped learning (:mod:`sb3_mario.ddqn.overlap`): the gradient steps of ``learn()`` run in a background thread
+  while the envs step, greedy actions come from an acting copy of the online network;
+- network modes: the online network stays in train mode for the learner during an overlapped ``learn()`` (SB3's
+  ``collect_rollouts`` would set it to eval mode under the learner's feet), the acting copy acts in eval mode; both run
+  the head's own ``forward``;
+- bfloat16 autocast of the feature extractor (:meth:`q_values`), where the CPU has it natively;
+- torch thread settings for the learner and for acting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.dqn.policies import QNetwork
+
+from sb3_mario.ddqn.overlap import BackgroundLearner
+
+SelfEngine = TypeVar("SelfEngine", bound="LearnerEngine")
+
+
+class UpdateStats(NamedTuple):
+    """What a batch of gradient steps reports: how many, and per metric one tensor per step (``train/<metric>``)."""
+
+    n: int
+    metrics: dict[str, list[th.Tensor]]
+
+
+@functools.cache
+def bf16_is_native(device: th.device) -> bool:
+    """Whether bfloat16 autocast speeds this device up. A CPU without AVX512-BF16 or AMX emulates it, ~19x slower than
+    float32 (measured on an AVX2-only EPYC: 465 vs 25 ms for a batch-32 forward pass), so ``autocast_bf16`` is then
+    ignored with one warning."""
+    if device.type != "cpu":
+        return True
+    native = bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    if not native:
+        warnings.warn(
+            f"autocast_bf16 ignored: this CPU ({th.backends.cpu.get_cpu_capability()}) has no native bfloat16, "
+            "where it runs ~19x slower than float32; training in float32",
+            stacklevel=3,
+        )
+    return native
+
+
+@contextlib.contextmanager
+def bf16_features(q_net: QNetwork, device_type: str) -> Iterator[None]:
+    """Run ``q_net``'s feature extractor under bfloat16 autocast and hand its features on as float32, so the head
+    (whatever its ``forward``: plain, dueling ...) stays in float32: Q-values of ~100 in bfloat16 would be rounded to
+    ~0.5, blurring the argmax. Only the calling thread uses ``q_net`` meanwhile (the acting copy is another module)."""
+    extractor = q_net.features_extractor
+    plain = extractor.forward
+
+    def forward(*args: Any, **kwargs: Any) -> th.Tensor:
+        with th.autocast(device_type, dtype=th.bfloat16):
+            features = plain(*args, **kwargs)
+        return features.float()
+
+    extractor.forward = forward
+    try:
+        yield
+    finally:
+        del extractor.forward
+
+
+class LearnerEngine(OffPolicyAlgorithm):
+    """Runtime of a DQN-family algorithm (see the module docstring): list it before the algorithm's base class
+    (``class DDQN(LearnerEngine, DQN)``), set :attr:`overlap_learning` and :attr:`autocast_bf16` in ``__init__`` and
+    route the gradient steps through :meth:`run_update`. The algorithm has an online network ``q_net``."""
+
+    q_net: QNetwork
+    overlap_learning: bool = True
+    autocast_bf16: bool = False
+    _learner: BackgroundLearner | None = None
+
+    def q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
+        """Q-values for a gradient step, through the network's own ``forward``; with ``autocast_bf16`` (where native)
+        the feature extractor runs in bfloat16."""
+        if not self.autocast_bf16 or not bf16_is_native(self.device):
+            return q_net(observations)
+        with bf16_features(q_net, self.device.type):
+            return q_net(observations)
+
+    def run_update(self, update: Callable[[], UpdateStats]) -> None:
+        """Run gradient steps now, or hand them to the background learner during an overlapped ``learn()``."""
+        if self._learner is None:
+            self._record_updates(update())
+        else:
+            self._learner.submit(update)
+
+    def _record_updates(self, stats: UpdateStats | None) -> None:
+        if stats is None:
+            return
+        self._n_updates += stats.n
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if stats.n > 0:
+            for name, values in stats.metrics.items():
+                self.logger.record(f"train/{name}", th.stack(values).mean().item())
+
+    def _finish_update(self) -> None:
+        """Apply the gradient steps in flight (overlapped learning), if any."""
+        if self._learner is not None:
+            self._record_updates(self._learner.wait())
+
+    def apply_pending_update(self) -> None:
+        """Apply the gradient steps in flight, so that greedy actions come from the weights a save would write
+        (evaluations call it first)."""
+        self._finish_update()
+
+    def _greedy(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None,
+        episode_start: np.ndarray | None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Greedy actions; during an overlapped ``learn()`` from the acting copy (eval mode) of the online network."""
+        if self._learner is None:
+            return self.policy.predict(observation, state, episode_start, deterministic=True)
+        obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
+        with th.no_grad():
+            greedy = self._learner.acting_net._predict(obs_tensor, deterministic=True)
+        actions: np.ndarray = greedy.cpu().numpy().reshape(-1)  # Discrete actions
+        return (actions if vectorized else actions.squeeze(axis=0)), state
+
+    def collect_rollouts(self, *args: Any, **kwargs: Any) -> Any:
+        if self._learner is None:
+            return super().collect_rollouts(*args, **kwargs)
+        # SB3 sets the policy to eval mode to act; here the acting copy acts (in eval mode) and the online network is
+        # the learner's, in train mode: keep collect_rollouts from switching it under a running update
+        self.policy.set_training_mode = lambda mode: None  # type: ignore[method-assign]
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        finally:
+            del self.policy.set_training_mode
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._finish_update()  # save the weights of every update sampled so far
+        super().save(*args, **kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_learner"]
+
+    def learn(
+        self: SelfEngine,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfEngine:
+        acting_threads = th.get_num_threads()
+        if self.overlap_learning and self._learner is None:
+            # The learner thread gets the cores the env workers leave; acting (a forward pass on n_envs frames) takes
+            # one thread meanwhile. Measured best on 2 cores (bench/README.md); restored when learn() returns.
+            learner_threads = max(1, min(acting_threads, (os.cpu_count() or 1) - self.n_envs))
+            self.policy.set_training_mode(True)
+            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads)
+            th.set_num_threads(1)
+        try:
+            return super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        finally:
+            learner, self._learner = self._learner, None
+            if learner is not None:
+                th.set_num_threads(acting_threads)
+                self._record_updates(learner.close())
+
+
+__all__ = ["LearnerEngine", "UpdateStats", "bf16_features", "bf16_is_native"]

@@ -1,0 +1,96 @@
+"""The experiment builder ``train`` and ``tune`` share: the training envs, the model and the protocol evaluation
+of a run, from validated hyperparameters (:func:`sb3_mario.config.load_hyperparams`).
+
+Whatever one command accepts, the other builds the same way: an algorithm, env setting or evaluation rule is added
+here once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_mario.callbacks import ProtocolEvalCallback
+from sb3_mario.config import ALGOS, build_kwargs
+from sb3_mario.envs import make_mario_vec_env
+from sb3_mario.envs.factory import mario_env_of
+
+# evaluation seeds of run seed s start at EVAL_SEED_BASE + 1e6 * s; held-out checks use seeds >= HELD_OUT_SEED
+EVAL_SEED_BASE = 10_000_000
+HELD_OUT_SEED = 1_000_000_000
+
+
+def make_env(
+    env_id: str,
+    hyperparams: dict[str, Any],
+    seed: int,
+    vec_env: str = "subproc",
+    monitor_dir: str | Path | None = None,
+) -> VecEnv:
+    """The training envs: ``n_envs`` Mario envs with the run's ``env_kwargs``, env ``i`` seeded ``seed + i``."""
+    return make_mario_vec_env(
+        env_id,
+        n_envs=hyperparams.get("n_envs", 1),
+        vec_env=vec_env,
+        seed=seed,
+        monitor_dir=None if monitor_dir is None else str(monitor_dir),
+        **hyperparams.get("env_kwargs", {}),
+    )
+
+
+def make_model(
+    algo: str,
+    hyperparams: dict[str, Any],
+    env: VecEnv,
+    seed: int,
+    device: str = "auto",
+    verbose: int = 0,
+    tensorboard_log: str | None = None,
+) -> OffPolicyAlgorithm:
+    """A new model of ``algo`` on ``env``, which records the env's settings (``model.mario_env``) to save them: DDQN
+    does so itself, SB3's DQN cannot, so they are set here for both."""
+    model = ALGOS[algo](
+        hyperparams.get("policy", "CnnPolicy"),
+        env,
+        seed=seed,
+        device=device,
+        verbose=verbose,
+        tensorboard_log=tensorboard_log,
+        **build_kwargs(algo, hyperparams),
+    )
+    model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]
+    return model
+
+
+def evaluation_seed(seed: int) -> int:
+    """The first evaluation seed of a run seeded ``seed`` (never one of the held-out seeds)."""
+    return EVAL_SEED_BASE + 1_000_000 * seed
+
+
+def make_evaluation(
+    model: OffPolicyAlgorithm,
+    eval_freq: int,
+    n_eval_episodes: int,
+    seed: int,
+    callback_class: type[ProtocolEvalCallback] = ProtocolEvalCallback,
+    **kwargs: Any,
+) -> ProtocolEvalCallback:
+    """The protocol evaluation of a run, on the model's own env settings, every ``eval_freq`` env transitions.
+
+    :param kwargs: passed to ``callback_class`` (confirmation, stop rule, best model, log file ...)
+    """
+    settings = getattr(model, "mario_env", None)
+    assert settings, "make_evaluation needs a model built on Mario envs (make_model)"
+    return callback_class(
+        settings,
+        eval_freq=max(eval_freq // model.n_envs, 1),
+        n_eval_episodes=n_eval_episodes,
+        seed=evaluation_seed(seed),
+        **kwargs,
+    )
+
+
+__all__ = ["HELD_OUT_SEED", "evaluation_seed", "make_env", "make_evaluation", "make_model"]

@@ -1,0 +1,135 @@
+"""The evaluation protocol on the real emulator: its env, seeded reproducible episodes, the score."""
+
+import numpy as np
+import pytest
+
+from sb3_mario.evaluation import (
+    PROTOCOL_MAX_FRAMES,
+    EpisodeResult,
+    ProtocolResult,
+    evaluate_protocol,
+    protocol_env_kwargs,
+)
+
+ENV = "SuperMarioBros-1-1-v0"
+
+
+class Constant:
+    """A policy that always picks one action (SB3's ``predict`` signature)."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def predict(self, obs, deterministic=True):
+        assert deterministic
+        return np.array(self.action), None
+
+
+def test_protocol_env_forces_sticky_actions_noops_and_the_frame_cap():
+    saved = {"env_id": ENV, "actions": "right_only", "frame_skip": 3, "sticky_actions": 0.0, "noop_max": 0}
+    env = protocol_env_kwargs(saved)
+    assert env == {
+        "env_id": ENV,
+        "actions": "right_only",  # the model's own settings...
+        "frame_skip": 3,
+        "sticky_actions": 0.25,  # ...with the protocol's perturbation, starts and cap
+        "noop_max": 30,
+        "max_episode_steps": 1334,  # ceil(4000 / 3)
+    }
+    assert protocol_env_kwargs({"env_id": ENV})["max_episode_steps"] == PROTOCOL_MAX_FRAMES // 4
+
+
+def test_seeded_episodes_are_reproducible_and_differ():
+    # plain right (no jump): Mario walks into the first Goomba; where and when depends on the no-ops and sticky draws
+    settings = {"env_id": ENV, "actions": "tutorial", "repeat_jump": True}
+    first = evaluate_protocol(Constant(0), settings, n_episodes=3, seed=40)
+    assert [e.seed for e in first.episodes] == [40, 41, 42]
+    assert len({e.noops for e in first.episodes}) > 1 and all(0 <= e.noops <= 30 for e in first.episodes)
+    assert first.flags == 0 and all(200 < e.max_x < 400 for e in first.episodes)  # the first Goomba, at x 296
+    again = evaluate_protocol(Constant(0), settings, n_episodes=2, seed=41)
+    assert again.episodes == first.episodes[1:]  # episode i is seeded seed + i, whatever the batch
+
+
+def test_constant_jump_baseline_clears_1_1_with_repeat_jump():
+    # the bar a learned agent must beat to mean anything on 1-1 with repeat_jump (README "Evaluation"): holding
+    # [right, A] hops through the level, sticky actions or not
+    result = evaluate_protocol(Constant(1), {"env_id": ENV, "repeat_jump": True}, n_episodes=2, seed=7)
+    assert result.flags == 2 and result.mean_x > 3100
+    # without repeat_jump a held A jumps once, at the start: Mario then walks into the first Goomba (x 296)
+    once = evaluate_protocol(Constant(1), {"env_id": ENV, "repeat_jump": False}, n_episodes=1, seed=7)
+    assert once.flags == 0 and once.mean_x < 400
+
+
+def test_score_and_summary_by_hand():
+    def episode(flag, x):
+        return EpisodeResult(seed=0, flag=flag, max_x=x, steps=10, noops=0, game_return=1.0)
+
+    a = ProtocolResult((episode(True, 3161), episode(False, 1139)))
+    b = ProtocolResult((episode(False, 3000),) * 2)
+    assert a.flag_rate == 0.5 and a.mean_x == 2150.0 and a.score == (0.5, 2150.0)
+    assert a.score > b.score  # flags first
+    assert (a + b).n == 4 and (a + b).flags == 1
+    assert a.summary() == "1/2 flags (50%), mean x 2150"
+    with pytest.raises(ValueError):
+        evaluate_protocol(Constant(0), {"env_id": ENV}, n_episodes=0, seed=0)
+
+
+class FakeModel(Constant):
+    """Just what the evaluation callback reads of a model: ``predict``, the step count, a logger."""
+
+    def __init__(self, action, num_timesteps=1000):
+        super().__init__(action)
+        from stable_baselines3.common.logger import Logger
+
+        self.num_timesteps = num_timesteps
+        self.learning_starts = 0
+        self.logger = Logger(folder=None, output_formats=[])
+
+
+def _callback(action, tmp_path, **kwargs):
+    from sb3_mario.callbacks import ProtocolEvalCallback
+
+    callback = ProtocolEvalCallback(
+        {"env_id": ENV, "repeat_jump": True}, eval_freq=1, log_path=tmp_path / "evaluations.npz", **kwargs
+    )
+    callback.model = FakeModel(action)
+    callback.num_timesteps = 1000
+    return callback
+
+
+def test_stop_rule_needs_a_confirmation_on_fresh_seeds(tmp_path):
+    hop = _callback(1, tmp_path, n_eval_episodes=2, confirm_episodes=3, stop_flag_rate=0.9, seed=100)
+    assert hop.evaluate() is False  # 2/2 quick, then 3/3 on seeds 102-104: stop
+    assert hop.reached is not None and [e.seed for e in hop.reached.episodes] == [102, 103, 104]
+    assert hop.reached.flags == 3 and hop.last.n == 5 and hop.best == (1.0, hop.last.mean_x)
+    row = np.load(tmp_path / "evaluations.npz")
+    assert row["confirm_flag_rate"].tolist() == [1.0] and row["seed"].tolist() == [100]
+    assert row["next_seed"].tolist() == [105] and row["successes"].tolist() == [[True, True]]
+    # a policy that never flags: no confirmation (its seeds are not spent), training goes on
+    walk = _callback(0, tmp_path / "walk", n_eval_episodes=2, confirm_episodes=3, stop_flag_rate=0.9, seed=100)
+    assert walk.evaluate() is True and walk.reached is None and walk.next_seed == 102
+    assert walk.best == (0.0, 296.0) and np.isnan(np.load(tmp_path / "walk" / "evaluations.npz")["confirm_flag_rate"][0])
+    # the next evaluation plays fresh seeds
+    walk.evaluate()
+    assert np.load(tmp_path / "walk" / "evaluations.npz")["seed"].tolist() == [100, 102]
+
+
+def test_time_to_clear_reads_the_first_confirmation(tmp_path, capsys):
+    from bench import time_to_clear
+
+    def run(name, confirm):
+        folder = tmp_path / name
+        folder.mkdir()
+        np.savez(
+            folder / "evaluations.npz", timesteps=[20_000, 40_000, 60_000], flag_rate=[0.4, 0.95, 1.0],
+            confirm_flag_rate=confirm, train_seconds=[600.0, 1800.0, 3600.0], eval_seconds=[60.0, 180.0, 360.0],
+        )  # fmt: skip
+        return folder
+
+    cleared = run("cleared", [np.nan, 0.92, 0.96])
+    never = run("never", [np.nan, 0.8, 0.86])
+    assert time_to_clear.main([str(cleared), str(never), "--labels", "a", "b"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    share = "3 evaluations, 10% of the time evaluating |"
+    assert lines[2] == f"| a | **0.50 h** (30 min) | 40000 | 92% of the confirmation | {share}"
+    assert lines[3] == f"| b | none in 1.00 h | 60000 | best quick rate 100% | {share}"

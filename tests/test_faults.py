@@ -1,0 +1,105 @@
+"""Faults during saves: a full disk, a read-only folder. One line each, the last good checkpoint kept, training on."""
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_mario import DDQN
+from sb3_mario.callbacks import AtomicCheckpointCallback
+
+ENV = "SuperMarioBros-1-1-v0"
+
+
+def _full_disk(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_checkpoint_keeps_the_last_good_one_and_training_goes_on(tmp_path, capsys, monkeypatch):
+    model = DDQN("MlpPolicy", make_vec_env("CartPole-v1"), buffer_size=500, learning_starts=32, batch_size=8, device="cpu")
+    checkpoints = AtomicCheckpointCallback(save_freq=50, save_path=str(tmp_path), save_replay_buffer=True)
+    model.learn(60, callback=checkpoints)
+    good = tmp_path / "rl_model_50_steps.zip"
+    assert checkpoints.last_good == good and good.is_file()
+    latest = (tmp_path / "latest.yml").read_text()
+    buffer = (tmp_path / "replay_buffer.pkl").read_bytes()
+    # the disk fills up: first the replay buffer's write fails, then the model's
+    real_save = model.save_replay_buffer
+    monkeypatch.setattr(model, "save_replay_buffer", _full_disk)
+    model.learn(50, callback=checkpoints, reset_num_timesteps=False)  # step 100: the buffer cannot be written
+    monkeypatch.setattr(model, "save_replay_buffer", real_save)
+    monkeypatch.setattr(model, "save", _full_disk)
+    model.learn(50, callback=checkpoints, reset_num_timesteps=False)  # step 150: the model cannot be written
+    assert model.num_timesteps >= 150  # training went on
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("warning: checkpoint at step 100 not saved: cannot write ")
+    assert "replay_buffer.pkl: No space left on device, needs about " in lines[0]
+    assert lines[0].endswith(f"MB free; the last good checkpoint is {good}")
+    assert "rl_model_150_steps.zip: No space left on device" in lines[1] and lines[1].endswith(str(good))
+    # nothing half-written, nothing newer claimed: latest.yml, the buffer and the good checkpoint are as they were
+    assert (tmp_path / "latest.yml").read_text() == latest and (tmp_path / "replay_buffer.pkl").read_bytes() == buffer
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.yml", "replay_buffer.pkl", "rl_model_50_steps.zip"]
+    assert checkpoints.failures == 2
+
+
+def _train(log_folder, *args):
+    return subprocess.run(
+        [
+            sys.executable, "-m", "sb3_mario.train", "-f", str(log_folder), "--vec-env", "dummy", "--verbose", "0",
+            "--eval-freq", "0", "-params", "buffer_size:400", "learning_starts:64",
+            "env_kwargs:{max_episode_steps: 100}", *map(str, args),
+        ],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+def mount_tmpfs(mount, options):
+    """Mount a tmpfs at ``mount``; skip where that is not allowed, except under CI, where it must work."""
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs under CI: {made.stderr.decode().strip()}")
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 40 MB tmpfs: room for one 26 MB checkpoint of the 1-1 network, not for two."""
+    mount = tmp_path / "tmpfs"
+    mount_tmpfs(mount, "size=40m")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_on_a_real_tmpfs(small_tmpfs):
+    result = _train(small_tmpfs, "-n", 256, "--save-freq", 128)
+    assert result.returncode == 2, result.stderr[-3000:]
+    run = small_tmpfs / "ddqn" / f"{ENV}_1"
+    good = run / "checkpoints" / "model_128_steps.zip"
+    # (the 1-1 entry's autocast_bf16 warning, on CPUs that emulate bfloat16, is not about the disk)
+    lines = [line for line in result.stderr.strip().splitlines() if "autocast_bf16" not in line]
+    assert lines[0].startswith("warning: checkpoint at step 256 not saved: cannot write ")
+    assert "No space left on device, needs about 2" in lines[0] and lines[0].endswith(str(good))
+    # the final save fails: exit non-zero, one line naming what was not written and the last good checkpoint
+    assert lines[1].startswith(f"error: cannot write {run / (ENV + '.zip')}: No space left on device, needs about 2")
+    assert lines[1].endswith(f"; the last good checkpoint is {good}") and len(lines) == 2
+    assert yaml.safe_load((run / "checkpoints" / "latest.yml").read_text())["model"] == good.name
+    assert DDQN.load(good, device="cpu").num_timesteps == 128  # the last good checkpoint loads
+    assert not [p for p in run.rglob("*") if ".tmp-" in p.name]  # no temporaries left filling the disk
+
+
+def test_read_only_log_folder_is_one_line(tmp_path):
+    folder = tmp_path / "ro"
+    mount_tmpfs(folder, "ro,size=1m")
+    try:
+        result = _train(folder, "-n", 64)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr == f"error: cannot write {folder / 'ddqn'}: Read-only file system\n"

@@ -1,0 +1,131 @@
+"""The hyperparameter definitions: every key validated, searched within its range, and resumed by its rule."""
+
+import argparse
+
+import numpy as np
+import optuna
+import pytest
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_mario import DDQN, make_mario_vec_env
+from sb3_mario.errors import ConfigError
+from sb3_mario.params import DDQN_PARAMS, DQN_PARAMS, ENV_PARAMS, RUN_PARAMS, params_of
+from sb3_mario.search_space import ONE_MINUS, sample_ddqn_params
+from sb3_mario.train import Run, build_parser
+
+# a valid value for every key, different from the defaults, to resume with
+NEW_VALUES = {
+    "learning_rate": 3e-4, "buffer_size": 777, "learning_starts": 5, "batch_size": 7, "tau": 0.5, "gamma": 0.5,
+    "train_freq": 5, "gradient_steps": 2, "replay_buffer_class": "ReplayBuffer", "replay_buffer_kwargs": {},
+    "optimize_memory_usage": True, "n_steps": 4, "target_update_interval": 123, "exploration_fraction": 0.3,
+    "exploration_initial_eps": 0.9, "exploration_final_eps": 0.02, "max_grad_norm": 5.0, "stats_window_size": 7,
+    "policy_kwargs": {"net_arch": [8]}, "exploration_schedule": "linear", "exploration_decay": 0.9,
+    "overlap_learning": False, "autocast_bf16": True, "n_timesteps": 10, "policy": "MlpPolicy", "n_envs": 2,
+    "env_kwargs": {"noop_max": 3}, "stop_flag_rate": 0.5, "max_hours": 1.0,
+    "actions": "right_only", "frame_skip": 3, "screen_size": 40, "frame_stack": 2, "max_pool": True,
+    "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "repeat_jump": True, "sticky_actions": 0.1,
+}  # fmt: skip
+
+
+def test_every_key_has_a_rule_a_check_and_a_test_value():
+    tables = [RUN_PARAMS, DQN_PARAMS, DDQN_PARAMS, ENV_PARAMS]
+    keys = {k for table in tables for k in table}
+    assert keys == set(NEW_VALUES)
+    for table in tables:
+        for key, param in table.items():
+            assert param.resume in ("model", "env", "run", "refuse"), key
+            assert param.check(key, NEW_VALUES[key]) is not None or NEW_VALUES[key] is None
+            with pytest.raises(ConfigError, match=rf"^{key}(\.\w+)?: "):  # one line that names the key
+                param.check(key, object())
+
+
+def test_search_ranges_lie_inside_the_checks():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        hp = sample_ddqn_params(study.ask())
+        for key, value in hp.items():
+            DDQN_PARAMS[key].check(key, value)
+    for key, param in DDQN_PARAMS.items():
+        if param.search and param.search[0] == "float":
+            low, high = param.search[1:3]
+            param.check(key, low)
+            param.check(key, high)
+    assert set(ONE_MINUS) <= {k for k, p in DDQN_PARAMS.items() if p.search}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("params")
+    env = make_vec_env("CartPole-v1")
+    model = DDQN("MlpPolicy", env, buffer_size=300, learning_starts=10, batch_size=8, device="cpu")
+    model.learn(30)
+    model.save(folder / "m.zip")
+    mario = DDQN(
+        "CnnPolicy", make_mario_vec_env(vec_env="dummy", screen_size=36), buffer_size=50, learning_starts=10,
+        device="cpu",
+    )  # fmt: skip
+    mario.save(folder / "mario.zip")
+    return folder
+
+
+@pytest.mark.parametrize("key", [k for k, p in DDQN_PARAMS.items() if p.resume == "model"])
+def test_model_keys_act_on_a_resumed_model(saved, key):
+    value = NEW_VALUES[key]
+    model = DDQN.load(saved / "m.zip", env=make_vec_env("CartPole-v1"), device="cpu", **{key: value})
+    if key == "train_freq":
+        assert model.train_freq.frequency == value
+    elif key == "exploration_schedule":  # SB3's DQN keeps its own schedule object under that name
+        assert model.exploration_schedule_name == value
+    elif key == "learning_rate":
+        assert model.learning_rate == value and model.lr_schedule(1.0) == value
+    else:
+        assert getattr(model, key) == value
+    if key == "gamma":  # n-step buffers discount with it too (tests/test_ddqn.py: the frame buffer's returns)
+        assert getattr(model.replay_buffer, "gamma", value) == value
+    if key == "exploration_fraction":
+        assert model.exploration_horizon == int(value * model.exploration_budget)
+
+
+def _resume_args(saved, zip_name, *params):
+    return build_parser().parse_args(["-i", str(saved / zip_name), "-f", str(saved / "logs"), "-params", *params])
+
+
+@pytest.mark.parametrize("key", [k for k, p in DDQN_PARAMS.items() if p.resume == "refuse"] + ["policy"])
+def test_refused_keys_are_one_line_on_resume(saved, key):
+    value = NEW_VALUES[key]
+    with pytest.raises(ConfigError, match=rf"^-params {key}: cannot be changed when resuming \(-i\)$"):
+        Run(_resume_args(saved, "m.zip", f"{key}:{value!r}".replace("'", "")), [])
+
+
+@pytest.mark.parametrize("key", [k for k, p in ENV_PARAMS.items() if p.resume == "refuse"])
+def test_env_keys_that_shape_the_network_are_refused(saved, key):
+    value = NEW_VALUES[key]
+    with pytest.raises(ConfigError, match=rf"^-params env_kwargs {key}: cannot be changed when resuming \(-i\)$"):
+        Run(_resume_args(saved, "mario.zip", f"env_kwargs:{{{key}: {value}}}"), [])
+
+
+@pytest.mark.parametrize("key", [k for k, p in ENV_PARAMS.items() if p.resume == "env"])
+def test_env_keys_change_the_saved_env(saved, key):
+    value = NEW_VALUES[key]
+    run = Run(_resume_args(saved, "mario.zip", f"env_kwargs:{{{key}: {value}}}"), [])
+    assert run.env_kwargs[key] == value
+    assert run.env_kwargs["screen_size"] == 36  # the rest is the model's own
+
+
+def test_run_keys_are_run_settings():
+    assert {k for k, p in params_of("ddqn").items() if p.resume == "run"} == {
+        "n_timesteps", "n_envs", "stop_flag_rate", "max_hours",
+    }  # fmt: skip
+    assert isinstance(build_parser().parse_args([]), argparse.Namespace)
+    assert np.isfinite(NEW_VALUES["max_hours"])
+
+
+def test_dqn_has_a_search_space_too():
+    from sb3_mario.search_space import sample_params
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(10):
+        hp = sample_params(study.ask(), "dqn")
+        assert "exploration_fraction" in hp and "exploration_schedule" not in hp and "exploration_decay" not in hp
+        for key, value in hp.items():
+            DQN_PARAMS[key].check(key, value)
