@@ -76,8 +76,13 @@ def play(
 
 
 def saved_class(data: dict[str, Any]) -> type[DQN]:
-    """The DQN-family class a zip was saved with: :class:`~sb3_mario.DDQN` (it saves its exploration schedule) or
-    SB3's ``DQN``."""
+    """The DQN-family class a zip was saved with: the ``algo_name`` it records (``train``, ``tune`` and DDQN save it),
+    else :class:`~sb3_mario.DDQN` if it saved an exploration schedule name (zips from before), else SB3's ``DQN``."""
+    from sb3_mario.config import ALGOS
+
+    algo = ALGOS.get(str(data.get("algo_name")))
+    if algo is not None and issubclass(algo, DQN):
+        return algo
     return DDQN if "exploration_schedule_name" in data else DQN
 
 

@@ -62,6 +62,7 @@ def make_model(
         **build_kwargs(algo, hyperparams),
     )
     model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]
+    model.algo_name = algo  # type: ignore[attr-defined]  # saved: the class to load the zip with
     return model
 
 

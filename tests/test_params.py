@@ -129,3 +129,22 @@ def test_dqn_has_a_search_space_too():
         assert "exploration_fraction" in hp and "exploration_schedule" not in hp and "exploration_decay" not in hp
         for key, value in hp.items():
             DQN_PARAMS[key].check(key, value)
+
+
+def test_zips_name_their_class_and_enjoy_loads_with_it(tmp_path):
+    from stable_baselines3 import DQN
+
+    from sb3_mario.config import load_hyperparams
+    from sb3_mario.enjoy import saved_class
+    from sb3_mario.experiment import make_env, make_model
+    from sb3_mario.runs import read_model_data
+
+    for algo, cls in (("dqn", DQN), ("ddqn", DDQN)):
+        hp = load_hyperparams(algo, "SuperMarioBros-1-1-v0", overrides={"buffer_size": 50, "env_kwargs": {"screen_size": 36}})
+        env = make_env("SuperMarioBros-1-1-v0", hp, seed=0, vec_env="dummy")
+        model = make_model(algo, hp, env, seed=0, device="cpu")
+        model.save(tmp_path / f"{algo}.zip")
+        data = read_model_data(tmp_path / f"{algo}.zip")
+        assert data["algo_name"] == algo and data["mario_env"]["screen_size"] == 36
+        assert saved_class(data) is cls
+        env.close()

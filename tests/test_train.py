@@ -191,6 +191,22 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path):
     assert commands.startswith(first_command) and commands.count("sb3_mario.train") == 2
 
 
+def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path):
+    result = train(tmp_path, "--algo", "dqn", "-n", 200, "--eval-freq", 0, *TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = tmp_path / "logs" / "dqn" / f"{ENV}_1" / f"{ENV}.zip"
+    from stable_baselines3 import DQN
+
+    from sb3_mario.enjoy import saved_class
+    from sb3_mario.runs import read_model_data
+
+    data = read_model_data(final)
+    assert saved_class(data) is DQN and data["mario_env"]["sticky_actions"] == 0.25  # the recipe's env, recorded
+    played = run_cli("sb3_mario.enjoy", final, "--protocol", "--episodes", 1, "--seed", 1_000_000_000)
+    assert played.returncode == 0, played.stderr[-2000:]
+    assert "/1 flags" in played.stdout
+
+
 def test_wall_clock_budget_is_cumulative_over_resumes(tmp_path):
     first = train(tmp_path, "-n", 100_000, "--max-hours", 0.002, "--eval-freq", 0, "-P", *TINY)  # 7.2 s
     assert first.returncode == 0, first.stderr[-2000:]

@@ -202,6 +202,7 @@ class DDQN(LearnerEngine, DQN):
         # the Mario env settings (make_mario_env kwargs) the model was built on, saved with it so that enjoy, -i,
         # export and evaluation rebuild the same env however the model was made (CLI, Python API, tune)
         self.mario_env: dict[str, Any] | None = mario_env_of(self.env)
+        self.algo_name = "ddqn"  # saved: the class to load the zip with (sb3_mario.config.ALGOS)
         if _init_setup_model:
             self._setup_model()
 
