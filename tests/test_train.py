@@ -102,6 +102,20 @@ def test_run_folder_files(tiny_run):
     assert "sb3_mario.train" in (run / "command.txt").read_text()
 
 
+def test_best_model_replays_its_evaluation_on_the_recorded_seeds(tiny_run):
+    # the weights evaluated during training are the weights saved: best_model.zip, played again on the seeds its
+    # evaluation row recorded, gives the same flags and the same furthest x
+    from sb3_mario.evaluation import evaluate_protocol
+
+    _, run, _ = tiny_run
+    rows = np.load(run / "evaluations.npz")
+    best = max(range(len(rows["timesteps"])), key=lambda i: (rows["flag_rate"][i], rows["mean_x"][i]))
+    model = DDQN.load(run / "best_model.zip", device="cpu")
+    replay = evaluate_protocol(model, model.mario_env, int(rows["episodes"][best]), int(rows["seed"][best]))
+    assert replay.flag_rate == rows["flag_rate"][best]
+    assert replay.mean_x == pytest.approx(rows["mean_x"][best])
+
+
 def test_tensorboard_has_mario_metrics(tiny_run):
     _, run, _ = tiny_run
     events = EventAccumulator(str(next((run / "tensorboard").rglob("events.out.tfevents.*")).parent))
