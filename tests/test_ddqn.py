@@ -398,3 +398,10 @@ def test_bf16_runs_the_heads_own_forward(monkeypatch):
     )  # the bfloat16 wrapper is gone after the pass
     engine.bf16_is_native.cache_clear()
     env.close()
+
+
+def test_plain_dqn_load_gets_the_saved_gamma(tmp_path):
+    model = small_ddqn(gamma=0.77)
+    model.save(tmp_path / "m.zip")
+    assert DQN.load(tmp_path / "m.zip", device="cpu").gamma == 0.77
+    assert DDQN.load(tmp_path / "m.zip", device="cpu").gamma == 0.77 and model.gamma == 0.77

@@ -231,6 +231,15 @@ class DDQN(LearnerEngine, DQN):
         if isinstance(self.__dict__.get("replay_buffer_kwargs"), dict) and "gamma" in self.replay_buffer_kwargs:
             self.replay_buffer_kwargs["gamma"] = value
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # SB3 saves the instance dict, where the property keeps ``_gamma``: write ``gamma`` too, so SB3's DQN.load
+        # (and any code reading the zip's data) gets this model's discount, not DQN's default
+        self.__dict__["gamma"] = self._gamma
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            self.__dict__.pop("gamma", None)
+
     @property
     def exploration_horizon(self) -> int | None:
         """Length in transitions of the linear schedule: ``exploration_fraction`` of the first ``learn()`` budget
