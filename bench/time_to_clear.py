@@ -29,6 +29,7 @@ def row(folder: Path, rate: float, label: str) -> str:
         confirmed = np.nan_to_num(data["confirm_flag_rate"], nan=-1.0)
         steps, seconds, flag_rate = data["timesteps"], data["train_seconds"], data["flag_rate"]
         evals = len(steps)
+        counted = f"{evals} evaluation{'' if evals == 1 else 's'}"
         hit = np.flatnonzero(confirmed >= rate)
         best = float(flag_rate.max()) if evals else 0.0
         eval_share = float(data["eval_seconds"][-1] / seconds[-1]) if evals and seconds[-1] > 0 else float("nan")
@@ -36,11 +37,11 @@ def row(folder: Path, rate: float, label: str) -> str:
         i = int(hit[0])
         return (
             f"| {label} | **{seconds[i] / 3600:.2f} h** ({seconds[i] / 60:.0f} min) | {int(steps[i])} | "
-            f"{confirmed[i]:.0%} of the confirmation | {evals} evaluations, {eval_share:.0%} of the time evaluating |"
+            f"{confirmed[i]:.0%} of the confirmation | {counted}, {eval_share:.0%} of the time evaluating |"
         )
     return (
         f"| {label} | none in {seconds[-1] / 3600:.2f} h | {int(steps[-1])} | best quick rate {best:.0%} | "
-        f"{evals} evaluations, {eval_share:.0%} of the time evaluating |"
+        f"{counted}, {eval_share:.0%} of the time evaluating |"
     )
 
 

@@ -173,6 +173,7 @@ class ProtocolEvalCallback(BaseCallback):
     :param n_eval_episodes: quick episodes per evaluation
     :param confirm_episodes: episodes of a confirmation
     :param confirm_at: quick flag rate that triggers a confirmation (default: ``stop_flag_rate``, else 0.8)
+    :param n_workers: processes playing the episodes of an evaluation at once (see :func:`evaluate_protocol`)
     :param stop_flag_rate: stop training once a confirmation reaches this flag rate (``None``: never)
     :param seed: seed of the first evaluation episode
     :param best_model_path: where the best model is saved (``None``: not saved)
@@ -188,6 +189,7 @@ class ProtocolEvalCallback(BaseCallback):
         n_eval_episodes: int = 5,
         confirm_episodes: int = 50,
         confirm_at: float | None = None,
+        n_workers: int = 1,
         stop_flag_rate: float | None = None,
         seed: int = 0,
         best_model_path: str | Path | None = None,
@@ -200,6 +202,7 @@ class ProtocolEvalCallback(BaseCallback):
         self.eval_freq = eval_freq
         self.n_eval_episodes = n_eval_episodes
         self.confirm_episodes = confirm_episodes
+        self.n_workers = n_workers
         self.stop_flag_rate = stop_flag_rate
         self.confirm_at = confirm_at if confirm_at is not None else (stop_flag_rate if stop_flag_rate else 0.8)
         self.next_seed = seed
@@ -250,7 +253,7 @@ class ProtocolEvalCallback(BaseCallback):
         return self.evaluate()
 
     def _play(self, n: int) -> ProtocolResult:
-        result = evaluate_protocol(self.model, self.env_kwargs, n, self.next_seed)
+        result = evaluate_protocol(self.model, self.env_kwargs, n, self.next_seed, n_workers=self.n_workers)
         self.next_seed += n
         return result
 

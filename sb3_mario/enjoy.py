@@ -20,7 +20,7 @@ from sb3_mario._io import atomic_path
 from sb3_mario.ddqn import DDQN
 from sb3_mario.envs import make_mario_env
 from sb3_mario.errors import Sb3MarioError
-from sb3_mario.evaluation import evaluate_protocol
+from sb3_mario.evaluation import default_workers, evaluate_protocol
 from sb3_mario.pretrained import pretrained_path
 from sb3_mario.runs import read_model_data, resolve_model_path
 
@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         model = saved_class(data).load(path, device="cpu")
         if args.protocol:
             recorded: list[np.ndarray] | None = [] if args.record else None
-            result = evaluate_protocol(model, env_kwargs, args.episodes, args.seed, record=recorded)
+            result = evaluate_protocol(
+                model, env_kwargs, args.episodes, args.seed, record=recorded, n_workers=default_workers()
+            )
             stats = [
                 {
                     "episode": i,

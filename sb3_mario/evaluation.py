@@ -13,11 +13,20 @@ replays one path of a deterministic emulator:
 
 from __future__ import annotations
 
+import io
+import itertools
 import math
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch as th
 
 from sb3_mario.envs import make_mario_env
 
@@ -74,7 +83,7 @@ class ProtocolResult:
 
 def protocol_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """A model's saved env settings (``mario_env``) turned into the protocol's evaluation env."""
-    out = {k: v for k, v in env_kwargs.items() if k not in ("algo",)}
+    out = dict(env_kwargs)
     frame_skip = int(out.get("frame_skip", 4))
     out.update(
         sticky_actions=PROTOCOL_STICKY_ACTIONS,
@@ -84,25 +93,49 @@ def protocol_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def default_workers() -> int:
+    """Evaluation processes by default (``train``, ``enjoy --protocol``): a run waits while it evaluates (its env
+    workers and learner sit idle), so an evaluation may use every CPU this process has, up to 4 (each worker holds an
+    emulator and a copy of the network)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def evaluate_protocol(
     model: Any,
     env_kwargs: dict[str, Any],
     n_episodes: int,
     seed: int,
     record: list[np.ndarray] | None = None,
+    n_workers: int = 1,
 ) -> ProtocolResult:
     """Play ``n_episodes`` greedy episodes under the protocol, episode ``i`` seeded ``seed + i``.
 
-    :param model: anything with SB3's ``predict(obs, deterministic=True)``
+    :param model: anything with SB3's ``predict(obs, deterministic=True)``; with ``n_workers > 1``, an SB3 model
+        whose ``policy`` can be saved (``DDQN``, ``DQN``)
     :param env_kwargs: the model's own env settings (:func:`sb3_mario.make_mario_env` kwargs, with ``env_id``)
     :param n_episodes: episodes to play (>= 1)
     :param seed: seed of the first episode
     :param record: if a list, the RGB frames of every step are appended to it
+    :param n_workers: processes playing at once (this one included): the emulator is most of an evaluation's time,
+        so on 2 idle cores 2 workers take about half as long. The episodes and their results are the same as with 1
+        (each is seeded on its own); extra workers start with ``spawn``, so a script calling this needs the usual
+        ``if __name__ == "__main__":`` guard. A worker that dies is replaced by playing its episodes here.
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    n_workers = max(1, min(n_workers, n_episodes))
+    if n_workers == 1 or record is not None:
+        return ProtocolResult(_play(model, env_kwargs, seed, n_episodes, record))
+    return _play_in_parallel(model, env_kwargs, n_episodes, seed, n_workers)
+
+
+def _play(
+    model: Any, env_kwargs: dict[str, Any], seed: int, n_episodes: int, record: list[np.ndarray] | None = None
+) -> tuple[EpisodeResult, ...]:
+    """Episodes ``seed``, ``seed + 1`` ... under the protocol, in this process."""
     render_mode = "rgb_array" if record is not None else None
     env = make_mario_env(**protocol_env_kwargs(env_kwargs), render_mode=render_mode)
+    scale = float(env_kwargs.get("reward_scale", 1.0))
     episodes = []
     try:
         for i in range(n_episodes):
@@ -117,12 +150,50 @@ def evaluate_protocol(
                 done = terminated or truncated
                 if record is not None:
                     record.append(env.render())  # type: ignore[arg-type]
-            scale = float(env_kwargs.get("reward_scale", 1.0))
             episodes.append(
                 EpisodeResult(seed + i, bool(info["flag_get"]), int(info["max_x_pos"]), steps, noops, total / scale)
             )
     finally:
         env.close()
+    return tuple(episodes)
+
+
+def _play_in_worker(policy_file: bytes, env_kwargs: dict[str, Any], seed: int, n_episodes: int) -> tuple[EpisodeResult, ...]:
+    """A worker process's share: the policy rebuilt from its saved bytes, greedy, one torch thread."""
+    th.set_num_threads(1)
+    saved = th.load(io.BytesIO(policy_file), map_location="cpu", weights_only=False)
+    policy = saved["class"](**saved["data"])
+    policy.load_state_dict(saved["state_dict"])
+    policy.set_training_mode(False)
+    return _play(policy, env_kwargs, seed, n_episodes)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group, and the training process decides what it means
+    (``train`` finishes the evaluation, saves and stops), not the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _play_in_parallel(model: Any, env_kwargs: dict[str, Any], n_episodes: int, seed: int, n_workers: int) -> ProtocolResult:
+    # SB3's VecEnvs reset finished envs themselves, without the per-episode seed the protocol needs, so the episodes
+    # are split into contiguous shares instead: this process plays the first, each worker process one of the others
+    policy = model.policy
+    buffer = io.BytesIO()
+    saved = {"class": type(policy), "data": policy._get_constructor_parameters(), "state_dict": policy.state_dict()}
+    th.save(saved, buffer)
+    bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)
+    shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
+    with ProcessPoolExecutor(
+        n_workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+    ) as pool:
+        futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
+        episodes = list(_play(model, env_kwargs, *shares[0]))
+        for (s, n), future in zip(shares[1:], futures, strict=True):
+            try:
+                episodes += future.result()
+            except (BrokenProcessPool, OSError) as exc:
+                print(f"warning: an evaluation worker failed ({exc}); playing its episodes here", file=sys.stderr)
+                episodes += _play(model, env_kwargs, s, n)
     return ProtocolResult(tuple(episodes))
 
 
@@ -132,6 +203,7 @@ __all__ = [
     "PROTOCOL_STICKY_ACTIONS",
     "EpisodeResult",
     "ProtocolResult",
+    "default_workers",
     "evaluate_protocol",
     "protocol_env_kwargs",
 ]

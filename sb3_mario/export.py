@@ -54,6 +54,8 @@ def export_to_sb3(in_path: str | Path, out_path: str | Path) -> list[str]:
         raise Sb3MarioError(f"{in_path}: policy {data['policy_class']!r} has no stable-baselines3 equivalent")
     data["policy_class"] = _SB3_POLICIES[policy_name]
     policy_kwargs = dict(data.get("policy_kwargs") or {})
+    if policy_kwargs.pop("dueling", False):
+        raise Sb3MarioError(f"{in_path}: a dueling head has no stable-baselines3 equivalent (DQN's QNetwork has one stream)")
     extractor = policy_kwargs.get("features_extractor_class")
     if isinstance(extractor, type) and issubclass(extractor, MarioCNN):
         policy_kwargs["features_extractor_class"] = NatureCNN

@@ -220,6 +220,8 @@ DDQN_PARAMS: dict[str, Param] = {
     "exploration_decay": Param(number_in(0.0, 1.0, low_open=True), "model", ("float", 1 - 1e-4, 1 - 1e-7, True)),
     "overlap_learning": Param(boolean, "model"),
     "autocast_bf16": Param(boolean, "model"),
+    # DDQN's policies add a dueling head (ddqn/policies.py: DuelingQNetwork); SB3's DQN policies have none
+    "policy_kwargs": Param(mapping({**POLICY_KWARGS, "dueling": boolean}), "refuse"),
 }
 
 ALGO_PARAMS: dict[str, dict[str, Param]] = {"dqn": DQN_PARAMS, "ddqn": DDQN_PARAMS}

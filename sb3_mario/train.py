@@ -37,6 +37,7 @@ from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overri
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
+from sb3_mario.evaluation import default_workers
 from sb3_mario.experiment import make_env, make_evaluation, make_model
 from sb3_mario.params import ENV_PARAMS, params_of
 from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=50,
         help="fresh-seed episodes that confirm a high quick flag rate (default: 50)",
+    )
+    p.add_argument(
+        "--eval-workers",
+        type=positive_int,
+        default=default_workers(),
+        help="processes that play an evaluation's episodes at once (default: the CPUs this process may use, at most 4; "
+        f"here {default_workers()})",
     )
     p.add_argument(
         "--stop-flag-rate",
@@ -254,6 +262,7 @@ class Run:
                 self.args.eval_episodes,
                 self.args.seed,
                 confirm_episodes=self.args.confirm_episodes,
+                n_workers=self.args.eval_workers,
                 stop_flag_rate=self.hyperparams.get("stop_flag_rate"),
                 best_model_path=self.run.best_model,
                 log_path=self.run.evaluations,

@@ -405,3 +405,53 @@ def test_plain_dqn_load_gets_the_saved_gamma(tmp_path):
     model.save(tmp_path / "m.zip")
     assert DQN.load(tmp_path / "m.zip", device="cpu").gamma == 0.77
     assert DDQN.load(tmp_path / "m.zip", device="cpu").gamma == 0.77 and model.gamma == 0.77
+
+
+def test_dueling_head_adds_the_value_to_mean_centred_advantages():
+    from gymnasium import spaces
+
+    from sb3_mario.ddqn import DuelingQNetwork, MlpPolicy
+
+    policy = MlpPolicy(spaces.Box(-10, 10, (2,)), spaces.Discrete(3), lambda _: 1e-3, net_arch=[], dueling=True)
+    for net in (policy.q_net, policy.q_net_target):
+        assert isinstance(net, DuelingQNetwork) and not hasattr(net, "q_net")
+    with th.no_grad():
+        policy.q_net.value[0].weight.copy_(th.tensor([[1.0, 2.0]]))
+        policy.q_net.value[0].bias.fill_(0.5)
+        policy.q_net.advantage[0].weight.copy_(th.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        policy.q_net.advantage[0].bias.copy_(th.tensor([0.0, 0.0, 4.0]))
+    # obs (1, 3): V = 1 + 6 + 0.5 = 7.5; A = (1, 3, 8), mean 4; Q = 7.5 + (-3, -1, 4)
+    q = policy.q_net(th.tensor([[1.0, 3.0]]))
+    assert q.tolist() == [[4.5, 6.5, 11.5]]
+    assert policy.predict(np.array([1.0, 3.0], dtype=np.float32), deterministic=True)[0] == 2
+    plain = MlpPolicy(spaces.Box(-10, 10, (2,)), spaces.Discrete(3), lambda _: 1e-3, net_arch=[])
+    assert type(plain.q_net).__name__ == "QNetwork"  # off by default: the tutorial's single stream
+
+
+def test_dueling_ddqn_learns_saves_and_loads(tmp_path):
+    model = small_ddqn(policy_kwargs={"dueling": True, "net_arch": [16]})
+    model.learn(200)
+    assert model._n_updates > 0
+    model.save(tmp_path / "m.zip")
+    loaded = DDQN.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.policy_kwargs["dueling"] and type(loaded.q_net).__name__ == "DuelingQNetwork"
+    obs = th.randn(5, 4)
+    assert th.equal(loaded.q_net(obs), model.q_net(obs)) and th.equal(loaded.q_net_target(obs), model.q_net_target(obs))
+
+
+def test_dueling_head_under_bf16_runs_its_own_forward(monkeypatch):
+    from sb3_mario.ddqn import engine
+
+    engine.bf16_is_native.cache_clear()
+    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    env = make_mario_vec_env(vec_env="dummy", screen_size=36)
+    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu", policy_kwargs={"dueling": True})
+    with th.no_grad():
+        model.q_net.value[0].bias.fill_(1000.0)  # the value stream's offset shows in every Q-value
+    obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()
+    fp32 = model.q_net(obs)
+    q = model.q_values(model.q_net, obs)
+    assert q.dtype == th.float32 and q.min() > 900 and not th.equal(q, fp32)  # bfloat16 features, float32 streams
+    th.testing.assert_close(q, fp32, rtol=0.05, atol=0.05)
+    engine.bf16_is_native.cache_clear()
+    env.close()

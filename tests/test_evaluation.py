@@ -1,8 +1,12 @@
 """The evaluation protocol on the real emulator: its env, seeded reproducible episodes, the score."""
 
+import os
+
 import numpy as np
 import pytest
 
+import sb3_mario
+from sb3_mario.ddqn import CnnPolicy
 from sb3_mario.evaluation import (
     PROTOCOL_MAX_FRAMES,
     EpisodeResult,
@@ -133,3 +137,24 @@ def test_time_to_clear_reads_the_first_confirmation(tmp_path, capsys):
     share = "3 evaluations, 10% of the time evaluating |"
     assert lines[2] == f"| a | **0.50 h** (30 min) | 40000 | 92% of the confirmation | {share}"
     assert lines[3] == f"| b | none in 1.00 h | 60000 | best quick rate 100% | {share}"
+
+
+class DyingPolicy(CnnPolicy):
+    """A policy whose copy in an evaluation worker process kills that process as it is built."""
+
+    def __init__(self, *args, **kwargs):
+        os._exit(3)
+
+
+def test_parallel_evaluation_plays_the_same_episodes_and_survives_a_dead_worker(capfd):
+    model = sb3_mario.load_pretrained(ENV)
+    seed = 1_000_000_500
+    alone = evaluate_protocol(model, model.mario_env, 3, seed)
+    together = evaluate_protocol(model, model.mario_env, 3, seed, n_workers=2)
+    assert together == alone  # episode by episode: seeds, flags, furthest x, steps, no-ops, returns
+    capfd.readouterr()
+    model.policy.__class__ = DyingPolicy  # this process plays with it as before; a worker dies rebuilding it
+    survived = evaluate_protocol(model, model.mario_env, 3, seed, n_workers=2)
+    assert survived == alone
+    err = capfd.readouterr().err
+    assert err.count("warning: an evaluation worker failed") == 1 and "playing its episodes here" in err

@@ -173,3 +173,14 @@ def test_convert_bad_checkpoint(tmp_path):
     result = run_module("sb3_mario.convert", text, tmp_path / "out.zip")
     assert result.returncode == 2 and "cannot read as a torch checkpoint" in result.stderr
     assert not (tmp_path / "out.zip").exists()
+
+
+def test_export_refuses_a_dueling_head(tmp_path):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    model = DDQN("MlpPolicy", make_vec_env("CartPole-v1"), policy_kwargs={"dueling": True}, device="cpu")
+    model.save(tmp_path / "dueling.zip")
+    result = run_module("sb3_mario.export", tmp_path / "dueling.zip", tmp_path / "out.zip")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "a dueling head has no stable-baselines3 equivalent" in result.stderr
+    assert not (tmp_path / "out.zip").exists()

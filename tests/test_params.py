@@ -148,3 +148,11 @@ def test_zips_name_their_class_and_enjoy_loads_with_it(tmp_path):
         assert data["algo_name"] == algo and data["mario_env"]["screen_size"] == 36
         assert saved_class(data) is cls
         env.close()
+
+
+def test_dueling_is_a_ddqn_policy_option_only():
+    assert DDQN_PARAMS["policy_kwargs"].check("policy_kwargs", {"dueling": True}) == {"dueling": True}
+    with pytest.raises(ConfigError, match=r"^policy_kwargs\.dueling: unknown key"):  # SB3's DQN policies have no such head
+        DQN_PARAMS["policy_kwargs"].check("policy_kwargs", {"dueling": True})
+    with pytest.raises(ConfigError, match=r"^policy_kwargs\.dueling: "):
+        DDQN_PARAMS["policy_kwargs"].check("policy_kwargs", {"dueling": "yes"})

@@ -21,7 +21,8 @@ def test_shipped_model_clears_1_1_under_the_protocol():
     model = sb3_mario.load_pretrained(ENV)
     assert model.mario_env["env_id"] == ENV
     # sticky actions 0.25, 0-30 button-less no-ops, on held-out seeds: no run picks models on seeds >= 10**9
-    result = evaluate_protocol(model, model.mario_env, n_episodes=20, seed=HELD_OUT_SEED + 2026)
+    result = evaluate_protocol(model, model.mario_env, n_episodes=20, seed=HELD_OUT_SEED + 2026, n_workers=2)
+    assert [e.seed for e in result.episodes] == list(range(HELD_OUT_SEED + 2026, HELD_OUT_SEED + 2046))
     assert len({e.noops for e in result.episodes}) > 5  # the starts really differ
     assert result.flags >= 18, [(e.noops, e.max_x, e.flag) for e in result.episodes]
 

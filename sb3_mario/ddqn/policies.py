@@ -7,10 +7,10 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN, create_mlp
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import CnnPolicy as SB3CnnPolicy
-from stable_baselines3.dqn.policies import DQNPolicy
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from stable_baselines3.dqn.policies import MlpPolicy as SB3MlpPolicy
 from torch import nn
 
@@ -54,10 +54,59 @@ def check_image_space(observation_space: spaces.Space, normalized_image: bool = 
         )
 
 
-class CnnPolicy(SB3CnnPolicy):
+class DuelingQNetwork(QNetwork):
+    """A dueling head (Wang et al. 2016): ``Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')`` on the shared features.
+
+    SB3's ``QNetwork`` has one stream (``q_net``); this one has two, ``value`` (one output) and ``advantage`` (one per
+    action), each an MLP of ``net_arch`` after the features. Parameters are ``QNetwork``'s.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+    ) -> None:
+        super().__init__(
+            observation_space, action_space, features_extractor, features_dim, net_arch, activation_fn, normalize_images
+        )
+        del self.q_net  # replaced by the two streams
+        arch = self.net_arch
+        self.value = nn.Sequential(*create_mlp(features_dim, 1, arch, activation_fn))
+        self.advantage = nn.Sequential(*create_mlp(features_dim, int(action_space.n), arch, activation_fn))
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:
+        features = self.extract_features(obs, self.features_extractor)
+        advantage = self.advantage(features)
+        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class _DuelingOption(DQNPolicy):
+    """``dueling=True`` builds :class:`DuelingQNetwork` heads (online and target) instead of SB3's ``QNetwork``."""
+
+    dueling: bool = False
+
+    def make_q_net(self) -> QNetwork:
+        if not self.dueling:
+            return super().make_q_net()
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return DuelingQNetwork(**net_args).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "dueling": self.dueling}
+
+
+class CnnPolicy(_DuelingOption, SB3CnnPolicy):
     """SB3's DQN ``CnnPolicy`` with :class:`MarioCNN` and, as with ``NatureCNN``, no hidden layer after it.
 
-    Parameters are those of ``stable_baselines3.dqn.policies.CnnPolicy``; Adam defaults to ``fused=True``.
+    Parameters are those of ``stable_baselines3.dqn.policies.CnnPolicy``, plus ``dueling``; Adam defaults to
+    ``fused=True``.
+
+    :param dueling: a :class:`DuelingQNetwork` head instead of one linear stream
     """
 
     def __init__(
@@ -72,12 +121,14 @@ class CnnPolicy(SB3CnnPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        dueling: bool = False,
     ) -> None:
         if net_arch is None and issubclass(features_extractor_class, NatureCNN):
             net_arch = []  # the tutorial: Linear(512, n_actions) straight after the trunk
         if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
             # the same Adam update as one fused kernel: 2 ms instead of 14 per step on CPU (bench/README.md)
             optimizer_kwargs = {"fused": True}
+        self.dueling = dueling  # read by make_q_net, which SB3's constructor calls
         super().__init__(
             observation_space,
             action_space,
@@ -92,6 +143,39 @@ class CnnPolicy(SB3CnnPolicy):
         )
 
 
-MlpPolicy = SB3MlpPolicy
+class MlpPolicy(_DuelingOption, SB3MlpPolicy):
+    """SB3's DQN ``MlpPolicy``, plus ``dueling``.
 
-__all__ = ["CnnPolicy", "DQNPolicy", "MarioCNN", "MlpPolicy"]
+    :param dueling: a :class:`DuelingQNetwork` head instead of one stream
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        dueling: bool = False,
+    ) -> None:
+        self.dueling = dueling  # read by make_q_net, which SB3's constructor calls
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )
+
+
+__all__ = ["CnnPolicy", "DQNPolicy", "DuelingQNetwork", "MarioCNN", "MlpPolicy"]
