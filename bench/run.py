@@ -5,9 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import bench_collect, bench_env, bench_learner, bench_memory, bench_train
+from bench import bench_collect, bench_env, bench_eval, bench_learner, bench_memory, bench_train
 
-BENCHES = {"env": bench_env, "collect": bench_collect, "memory": bench_memory, "learner": bench_learner, "train": bench_train}
+BENCHES = {
+    "env": bench_env,
+    "collect": bench_collect,
+    "memory": bench_memory,
+    "learner": bench_learner,
+    "train": bench_train,
+    "eval": bench_eval,
+}
 
 
 def main(names: list[str]) -> None:

@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from sb3_mario._io import atomic_path, atomic_write_text, describe_write_error
 from sb3_mario.errors import SaveError
-from sb3_mario.evaluation import ProtocolResult, evaluate_protocol
+from sb3_mario.evaluation import EvaluationStopped, ProtocolResult, evaluate_protocol
 from sb3_mario.runs import LATEST_NAME, REPLAY_BUFFER_NAME
 
 
@@ -174,6 +175,8 @@ class ProtocolEvalCallback(BaseCallback):
     :param confirm_episodes: episodes of a confirmation
     :param confirm_at: quick flag rate that triggers a confirmation (default: ``stop_flag_rate``, else 0.8)
     :param n_workers: processes playing the episodes of an evaluation at once (see :func:`evaluate_protocol`)
+    :param should_stop: asked during an evaluation; once it says yes (a stop was requested) the evaluation is
+        abandoned, unrecorded, and training stops
     :param stop_flag_rate: stop training once a confirmation reaches this flag rate (``None``: never)
     :param seed: seed of the first evaluation episode
     :param best_model_path: where the best model is saved (``None``: not saved)
@@ -190,6 +193,7 @@ class ProtocolEvalCallback(BaseCallback):
         confirm_episodes: int = 50,
         confirm_at: float | None = None,
         n_workers: int = 1,
+        should_stop: Callable[[], bool] | None = None,
         stop_flag_rate: float | None = None,
         seed: int = 0,
         best_model_path: str | Path | None = None,
@@ -203,6 +207,7 @@ class ProtocolEvalCallback(BaseCallback):
         self.n_eval_episodes = n_eval_episodes
         self.confirm_episodes = confirm_episodes
         self.n_workers = n_workers
+        self.should_stop = should_stop
         self.stop_flag_rate = stop_flag_rate
         self.confirm_at = confirm_at if confirm_at is not None else (stop_flag_rate if stop_flag_rate else 0.8)
         self.next_seed = seed
@@ -253,7 +258,9 @@ class ProtocolEvalCallback(BaseCallback):
         return self.evaluate()
 
     def _play(self, n: int) -> ProtocolResult:
-        result = evaluate_protocol(self.model, self.env_kwargs, n, self.next_seed, n_workers=self.n_workers)
+        result = evaluate_protocol(
+            self.model, self.env_kwargs, n, self.next_seed, n_workers=self.n_workers, should_stop=self.should_stop
+        )
         self.next_seed += n
         return result
 
@@ -264,11 +271,16 @@ class ProtocolEvalCallback(BaseCallback):
         if finish is not None:
             finish()  # overlapped learning: evaluate the weights a save would write
         seed = self.next_seed
-        quick = self._play(self.n_eval_episodes)
-        result, confirmation = quick, None
-        if quick.flag_rate >= self.confirm_at:
-            confirmation = self._play(self.confirm_episodes)
-            result = quick + confirmation
+        try:
+            quick = self._play(self.n_eval_episodes)
+            result, confirmation = quick, None
+            if quick.flag_rate >= self.confirm_at:
+                confirmation = self._play(self.confirm_episodes)
+                result = quick + confirmation
+        except EvaluationStopped:
+            self.next_seed = seed + self.n_eval_episodes + self.confirm_episodes  # never reuse a seed it may have seen
+            self.eval_seconds += time.monotonic() - started
+            return False
         self.last = result
         new_best = self.best is None or result.score > self.best
         if new_best:

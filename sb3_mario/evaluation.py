@@ -13,6 +13,7 @@ replays one path of a deterministic emulator:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import math
@@ -20,7 +21,9 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,10 @@ from sb3_mario.envs import make_mario_env
 PROTOCOL_STICKY_ACTIONS = 0.25
 PROTOCOL_NOOP_MAX = 30
 PROTOCOL_MAX_FRAMES = 4000
+
+
+class EvaluationStopped(Exception):
+    """``should_stop`` said yes during an evaluation: it was abandoned (its worker processes killed)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,8 @@ def default_workers() -> int:
     """Evaluation processes by default (``train``, ``enjoy --protocol``): a run waits while it evaluates (its env
     workers and learner sit idle), so an evaluation may use every CPU this process has, up to 4 (each worker holds an
     emulator and a copy of the network)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # not on macOS
+    return max(1, min(4, cpus))
 
 
 def evaluate_protocol(
@@ -107,6 +115,7 @@ def evaluate_protocol(
     seed: int,
     record: list[np.ndarray] | None = None,
     n_workers: int = 1,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ProtocolResult:
     """Play ``n_episodes`` greedy episodes under the protocol, episode ``i`` seeded ``seed + i``.
 
@@ -120,17 +129,24 @@ def evaluate_protocol(
         so on 2 idle cores 2 workers take about half as long. The episodes and their results are the same as with 1
         (each is seeded on its own); extra workers start with ``spawn``, so a script calling this needs the usual
         ``if __name__ == "__main__":`` guard. A worker that dies is replaced by playing its episodes here.
+    :param should_stop: asked at every step (e.g. "was Ctrl-C pressed?"); once it says yes the evaluation is
+        abandoned and :class:`EvaluationStopped` raised, so that stopping never waits for a 50-episode confirmation
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     n_workers = max(1, min(n_workers, n_episodes))
     if n_workers == 1 or record is not None:
-        return ProtocolResult(_play(model, env_kwargs, seed, n_episodes, record))
-    return _play_in_parallel(model, env_kwargs, n_episodes, seed, n_workers)
+        return ProtocolResult(_play(model, env_kwargs, seed, n_episodes, record, should_stop))
+    return _play_in_parallel(model, env_kwargs, n_episodes, seed, n_workers, should_stop)
 
 
 def _play(
-    model: Any, env_kwargs: dict[str, Any], seed: int, n_episodes: int, record: list[np.ndarray] | None = None
+    model: Any,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    n_episodes: int,
+    record: list[np.ndarray] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[EpisodeResult, ...]:
     """Episodes ``seed``, ``seed + 1`` ... under the protocol, in this process."""
     render_mode = "rgb_array" if record is not None else None
@@ -143,6 +159,8 @@ def _play(
             noops = int(info.get("noops", 0))
             steps, total, done = 0, 0.0, False
             while not done:
+                if should_stop is not None and should_stop():
+                    raise EvaluationStopped
                 action, _ = model.predict(obs, deterministic=True)
                 obs, reward, terminated, truncated, info = env.step(int(action))
                 steps += 1
@@ -169,12 +187,33 @@ def _play_in_worker(policy_file: bytes, env_kwargs: dict[str, Any], seed: int, n
 
 
 def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C reaches the whole process group, and the training process decides what it means
-    (``train`` finishes the evaluation, saves and stops), not the workers."""
+    """Worker initializer: Ctrl-C reaches the whole process group, and the calling process decides what it means
+    (``train`` abandons the evaluation, saves and stops), not the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _play_in_parallel(model: Any, env_kwargs: dict[str, Any], n_episodes: int, seed: int, n_workers: int) -> ProtocolResult:
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start: they inherit it and Python keeps it ignored, so a Ctrl-C that
+    arrives before :func:`_ignore_sigint` ran cannot kill one with a traceback. Only the main thread may do this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _play_in_parallel(
+    model: Any,
+    env_kwargs: dict[str, Any],
+    n_episodes: int,
+    seed: int,
+    n_workers: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> ProtocolResult:
     # SB3's VecEnvs reset finished envs themselves, without the per-episode seed the protocol needs, so the episodes
     # are split into contiguous shares instead: this process plays the first, each worker process one of the others
     policy = model.policy
@@ -183,17 +222,28 @@ def _play_in_parallel(model: Any, env_kwargs: dict[str, Any], n_episodes: int, s
     th.save(saved, buffer)
     bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)
     shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
-    with ProcessPoolExecutor(
-        n_workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
-    ) as pool:
-        futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
-        episodes = list(_play(model, env_kwargs, *shares[0]))
+    pool = ProcessPoolExecutor(n_workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+    try:
+        with _sigint_ignored():  # the workers start now, ignoring Ctrl-C from their first instruction
+            futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
+        episodes = list(_play(model, env_kwargs, *shares[0], should_stop=should_stop))
+        while wait(futures, timeout=0.2).not_done:
+            if should_stop is not None and should_stop():
+                raise EvaluationStopped
         for (s, n), future in zip(shares[1:], futures, strict=True):
             try:
                 episodes += future.result()
             except (BrokenProcessPool, OSError) as exc:
                 print(f"warning: an evaluation worker failed ({exc}); playing its episodes here", file=sys.stderr)
-                episodes += _play(model, env_kwargs, s, n)
+                episodes += _play(model, env_kwargs, s, n, should_stop=should_stop)
+    except BaseException:
+        # abandoned (stop requested, Ctrl-C twice, an error here): the workers' episodes are not wanted any more.
+        # ProcessPoolExecutor has no public way to stop running workers before Python 3.14 (kill_workers)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return ProtocolResult(tuple(episodes))
 
 
@@ -202,6 +252,7 @@ __all__ = [
     "PROTOCOL_NOOP_MAX",
     "PROTOCOL_STICKY_ACTIONS",
     "EpisodeResult",
+    "EvaluationStopped",
     "ProtocolResult",
     "default_workers",
     "evaluate_protocol",

@@ -263,6 +263,7 @@ class Run:
                 self.args.seed,
                 confirm_episodes=self.args.confirm_episodes,
                 n_workers=self.args.eval_workers,
+                should_stop=lambda: self.stop.requested is not None,  # Ctrl-C never waits for a confirmation
                 stop_flag_rate=self.hyperparams.get("stop_flag_rate"),
                 best_model_path=self.run.best_model,
                 log_path=self.run.evaluations,

@@ -149,12 +149,30 @@ class DyingPolicy(CnnPolicy):
 def test_parallel_evaluation_plays_the_same_episodes_and_survives_a_dead_worker(capfd):
     model = sb3_mario.load_pretrained(ENV)
     seed = 1_000_000_500
-    alone = evaluate_protocol(model, model.mario_env, 3, seed)
-    together = evaluate_protocol(model, model.mario_env, 3, seed, n_workers=2)
-    assert together == alone  # episode by episode: seeds, flags, furthest x, steps, no-ops, returns
+    together = evaluate_protocol(model, model.mario_env, 2, seed, n_workers=2)
+    assert [e.seed for e in together.episodes] == [seed, seed + 1]
     capfd.readouterr()
-    model.policy.__class__ = DyingPolicy  # this process plays with it as before; a worker dies rebuilding it
-    survived = evaluate_protocol(model, model.mario_env, 3, seed, n_workers=2)
-    assert survived == alone
+    model.policy.__class__ = DyingPolicy  # this process plays with it as before; the worker dies rebuilding it
+    alone = evaluate_protocol(model, model.mario_env, 2, seed, n_workers=2)  # so every episode is played here
     err = capfd.readouterr().err
     assert err.count("warning: an evaluation worker failed") == 1 and "playing its episodes here" in err
+    assert together == alone  # episode by episode: seeds, flags, furthest x, steps, no-ops, returns
+
+
+def test_a_stop_request_abandons_the_evaluation_and_its_workers():
+    import multiprocessing
+
+    from sb3_mario.evaluation import EvaluationStopped
+
+    model = sb3_mario.load_pretrained(ENV)
+    for workers in (1, 2):
+        asked = []
+
+        def should_stop(asked=asked):
+            asked.append(1)
+            return len(asked) > 30  # 30 steps into the first episode
+
+        with pytest.raises(EvaluationStopped):
+            evaluate_protocol(model, model.mario_env, 4, 1_000_000_600, n_workers=workers, should_stop=should_stop)
+        assert len(asked) == 31
+        assert multiprocessing.active_children() == []  # the worker playing the other share was killed, not awaited

@@ -302,6 +302,13 @@ def test_signal_saves_and_exits_cleanly(tmp_path, sig, whole_group):
     assert load_from_pkl(run / "checkpoints" / "replay_buffer.pkl").size() > 0
 
 
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
 def children_of(pid):
     children = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -311,6 +318,32 @@ def children_of(pid):
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     return children.get(pid, [])
+
+
+def test_ctrl_c_during_an_evaluation_abandons_it_and_saves(tmp_path):
+    # a 40-episode evaluation in 2 processes takes minutes; Ctrl-C must not wait for it
+    cmd = [
+        sys.executable, "-m", "sb3_mario.train", "-f", str(tmp_path / "logs"), "-n", "100000", "--vec-env", "dummy",
+        "--eval-freq", "128", "--eval-episodes", "40", "--eval-workers", "2", "--save-freq", "0", "--verbose", "0",
+        *TINY,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=CLI_ENV
+    )
+    STARTED.append(proc)
+    deadline, workers = time.time() + 180, []
+    while not workers:
+        assert time.time() < deadline and proc.poll() is None, "no evaluation worker started"
+        time.sleep(0.2)
+        workers = [p for p in children_of(proc.pid) if b"spawn_main" in cmdline(p)]
+    os.killpg(proc.pid, signal.SIGINT)  # the whole group, as a terminal does: the evaluation worker ignores it
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert "stopped by SIGINT" in out and "Traceback" not in err
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"
+    assert DDQN.load(run / f"{ENV}.zip", device="cpu").num_timesteps >= 128
+    assert not (run / "evaluations.npz").exists()  # the abandoned evaluation is not recorded
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)  # killed and reaped, not left playing
 
 
 def test_worker_crash_is_clear_and_keeps_work(tmp_path):

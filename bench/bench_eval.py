@@ -1,0 +1,53 @@
+"""Protocol evaluation wall clock: the shipped 1-1 model's episodes played by 1 process against 2 (``n_workers``).
+
+Training waits while it evaluates, so this is time taken from every run. Both contenders play the same seeded
+episodes (the results are compared too); they alternate, warm-up excluded. Worker start-up (``spawn``, imports) is
+inside the timing: it is paid at every evaluation.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sb3_mario
+from bench.common import alternate, median_rows, write_result
+from sb3_mario.evaluation import evaluate_protocol
+
+
+def run(episodes: int = 4, repeats: int = 3) -> dict:
+    model = sb3_mario.load_pretrained("SuperMarioBros-1-1-v0")
+    seed = 1_000_000_700
+    results = {}
+
+    def timer(workers: int):
+        def seconds() -> float:
+            start = time.perf_counter()
+            results[workers] = evaluate_protocol(model, model.mario_env, episodes, seed, n_workers=workers)
+            return time.perf_counter() - start
+
+        return seconds
+
+    res = alternate({"1 process": timer(1), "2 processes": timer(2)}, repeats=repeats)
+    out = {
+        "unit": f"seconds for {episodes} protocol episodes",
+        "episodes": episodes,
+        "same_results": results[1] == results[2],
+        "steps": sum(e.steps for e in results[1].episodes),
+        "contenders": res,
+        "ratios": {"speedup_2_vs_1": res["1 process"]["median"] / res["2 processes"]["median"]},
+    }
+    write_result("eval", out)
+    return out
+
+
+def table(out: dict) -> str:
+    return (
+        f"| {out['episodes']} protocol episodes ({out['steps']} agent steps), shipped 1-1 model | median s | min-max |\n"
+        "|---|---|---|\n"
+        + "".join(row + "\n" for row in median_rows(out["contenders"]))
+        + f"| speed-up 2 processes / 1 | {out['ratios']['speedup_2_vs_1']:.2f} | same episodes: {out['same_results']} |\n"
+    )
+
+
+if __name__ == "__main__":
+    print(table(run()))
