@@ -29,17 +29,20 @@ install: $(STAMP)
 train: $(STAMP)
 	$(PY) -m sb3_mario.train --algo $(ALGO) --env $(ENV_ID) $(TRAIN_ARGS)
 
+# test files run in parallel worker processes, a file's tests together (they share module fixtures): up to 4 at once
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 test-all: $(STAMP)
 	bash scripts/ensure-postgres.sh
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m ""
 
 test-py313:
 	$(MAKE) install VENV=.venv313 PYTHON=$(PYTHON313)
-	.venv313/bin/python -m pytest -q $(BACKEND_TESTS)
+	.venv313/bin/python -m pytest -q $(PYTEST_PARALLEL) $(BACKEND_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check sb3_mario tests bench
