@@ -4,8 +4,9 @@
 
 Reads each run's ``evaluations.npz`` (written by ``train``'s protocol evaluation: ``confirm_flag_rate`` of the
 fresh-seed confirmations, ``train_seconds`` at each evaluation, evaluation time included) and prints a markdown row
-per run: the first confirmed rate >= R with its steps and training time, or "none in T h" with the run's last
-evaluation, best flag rate and its time. Nothing is timed here: the times are those the runs recorded.
+per run: the first confirmed rate >= R with its steps and training time, or "none in T h" with the training time and
+steps of the run's newest model (after its last evaluation, a run trains on until its budget ends) and its best flag
+rate. Nothing is timed here: the times are those the runs recorded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sb3_mario.runs import RunFolder
+from sb3_mario.errors import Sb3MarioError
+from sb3_mario.runs import RunFolder, newest_model_in, read_model_data
 
 
 def row(folder: Path, rate: float, label: str) -> str:
@@ -39,8 +41,15 @@ def row(folder: Path, rate: float, label: str) -> str:
             f"| {label} | **{seconds[i] / 3600:.2f} h** ({seconds[i] / 60:.0f} min) | {int(steps[i])} | "
             f"{confirmed[i]:.0%} of the confirmation | {counted}, {eval_share:.0%} of the time evaluating |"
         )
+    last_seconds, last_steps = (float(seconds[-1]), int(steps[-1])) if evals else (0.0, 0)
+    try:  # the run's own end: its newest model's training time and steps
+        data = read_model_data(newest_model_in(folder))
+        last_seconds = max(last_seconds, float(data.get("training_seconds", 0.0)))
+        last_steps = max(last_steps, int(data.get("num_timesteps", 0)))
+    except Sb3MarioError:
+        pass  # no model (yet): the last evaluation's figures
     return (
-        f"| {label} | none in {seconds[-1] / 3600:.2f} h | {int(steps[-1])} | best quick rate {best:.0%} | "
+        f"| {label} | none in {last_seconds / 3600:.2f} h | {last_steps} | best quick rate {best:.0%} | "
         f"{counted}, {eval_share:.0%} of the time evaluating |"
     )
 

@@ -132,11 +132,18 @@ def test_time_to_clear_reads_the_first_confirmation(tmp_path, capsys):
 
     cleared = run("cleared", [np.nan, 0.92, 0.96])
     never = run("never", [np.nan, 0.8, 0.86])
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_mario import DDQN
+
+    ended = DDQN("MlpPolicy", make_vec_env("CartPole-v1"), buffer_size=100, device="cpu")
+    ended.num_timesteps, ended.training_seconds = 70_000, 4000.0  # trained on after its last evaluation, to its budget
+    ended.save(never / f"{ENV}.zip")
     assert time_to_clear.main([str(cleared), str(never), "--labels", "a", "b"]) == 0
     lines = capsys.readouterr().out.splitlines()
     share = "3 evaluations, 10% of the time evaluating |"
     assert lines[2] == f"| a | **0.50 h** (30 min) | 40000 | 92% of the confirmation | {share}"
-    assert lines[3] == f"| b | none in 1.00 h | 60000 | best quick rate 100% | {share}"
+    assert lines[3] == f"| b | none in 1.11 h | 70000 | best quick rate 100% | {share}"
 
 
 class DyingPolicy(CnnPolicy):
