@@ -172,6 +172,7 @@ def test_a_stop_request_abandons_the_evaluation_and_its_workers():
     from sb3_mario.evaluation import EvaluationStopped
 
     model = sb3_mario.load_pretrained(ENV)
+    before = set(multiprocessing.active_children())
     for workers in (1, 2):
         asked = []
 
@@ -182,4 +183,4 @@ def test_a_stop_request_abandons_the_evaluation_and_its_workers():
         with pytest.raises(EvaluationStopped):
             evaluate_protocol(model, model.mario_env, 4, 1_000_000_600, n_workers=workers, should_stop=should_stop)
         assert len(asked) == 31
-        assert multiprocessing.active_children() == []  # the worker playing the other share was killed, not awaited
+        assert set(multiprocessing.active_children()) <= before  # the worker of the other share: killed, not awaited
