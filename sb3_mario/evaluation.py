@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -193,17 +192,15 @@ def _ignore_sigint() -> None:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while worker processes start: they inherit it and Python keeps it ignored, so a Ctrl-C that
-    arrives before :func:`_ignore_sigint` ran cannot kill one with a traceback. Only the main thread may do this."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while worker processes start: they inherit the mask, so a Ctrl-C that arrives
+    before :func:`_ignore_sigint` ran cannot kill one with a traceback, and here it stays pending (delivered when the
+    block ends) instead of being lost."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _play_in_parallel(
@@ -224,7 +221,7 @@ def _play_in_parallel(
     shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
     pool = ProcessPoolExecutor(n_workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
     try:
-        with _sigint_ignored():  # the workers start now, ignoring Ctrl-C from their first instruction
+        with _sigint_blocked():  # the workers start now, deaf to Ctrl-C from their first instruction
             futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
         episodes = list(_play(model, env_kwargs, *shares[0], should_stop=should_stop))
         while wait(futures, timeout=0.2).not_done:

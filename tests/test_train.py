@@ -336,7 +336,7 @@ def test_ctrl_c_during_an_evaluation_abandons_it_and_saves(tmp_path):
         assert time.time() < deadline and proc.poll() is None, "no evaluation worker started"
         time.sleep(0.2)
         workers = [p for p in children_of(proc.pid) if b"spawn_main" in cmdline(p)]
-    time.sleep(0.5)  # past the milliseconds in which the worker is being started (SIGINT is ignored meanwhile)
+    time.sleep(0.5)  # the evaluation is under way
     os.killpg(proc.pid, signal.SIGINT)  # the whole group, as a terminal does: the evaluation worker ignores it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
