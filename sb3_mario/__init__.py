@@ -9,6 +9,7 @@ from sb3_mario.buffers import FrameStackReplayBuffer  # noqa: E402
 from sb3_mario.ddqn import DDQN, MarioCNN  # noqa: E402
 from sb3_mario.envs import make_mario_env, make_mario_vec_env, register_mario_envs  # noqa: E402
 from sb3_mario.pretrained import available_pretrained, load_pretrained  # noqa: E402
+from sb3_mario.prioritized import PrioritizedFrameStackReplayBuffer  # noqa: E402
 
 register_mario_envs()
 
@@ -18,6 +19,7 @@ __all__ = [
     "DDQN",
     "FrameStackReplayBuffer",
     "MarioCNN",
+    "PrioritizedFrameStackReplayBuffer",
     "__version__",
     "available_pretrained",
     "load_pretrained",

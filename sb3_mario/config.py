@@ -25,11 +25,17 @@ from sb3_mario.buffers import FrameStackReplayBuffer
 from sb3_mario.ddqn import DDQN, MarioCNN
 from sb3_mario.errors import ConfigError
 from sb3_mario.params import RUN_PARAMS, params_of
+from sb3_mario.prioritized import PrioritizedFrameStackReplayBuffer
 
 ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
 REPLAY_BUFFERS: dict[str, type[ReplayBuffer]] = {
     "FrameStackReplayBuffer": FrameStackReplayBuffer,
     "ReplayBuffer": ReplayBuffer,
+}
+# prioritized replay needs an algorithm that weights its loss and writes priorities back: DDQN does, SB3's DQN does not
+DDQN_REPLAY_BUFFERS: dict[str, type[ReplayBuffer]] = {
+    **REPLAY_BUFFERS,
+    "PrioritizedFrameStackReplayBuffer": PrioritizedFrameStackReplayBuffer,
 }
 FEATURES_EXTRACTORS = {"MarioCNN": MarioCNN, "NatureCNN": NatureCNN}
 ACTIVATIONS = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "ELU": nn.ELU, "LeakyReLU": nn.LeakyReLU}
@@ -148,7 +154,7 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     if kwargs.get("replay_buffer_class") is not None:
-        kwargs["replay_buffer_class"] = REPLAY_BUFFERS[kwargs["replay_buffer_class"]]
+        kwargs["replay_buffer_class"] = DDQN_REPLAY_BUFFERS[kwargs["replay_buffer_class"]]  # checked per algorithm
     policy_kwargs = kwargs.get("policy_kwargs")
     if policy_kwargs:
         for key, registry in (

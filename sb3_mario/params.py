@@ -220,6 +220,7 @@ DDQN_PARAMS: dict[str, Param] = {
     "exploration_decay": Param(number_in(0.0, 1.0, low_open=True), "model", ("float", 1 - 1e-4, 1 - 1e-7, True)),
     "overlap_learning": Param(boolean, "model"),
     "autocast_bf16": Param(boolean, "model"),
+    "replay_buffer_class": Param(optional(named("DDQN_REPLAY_BUFFERS")), "refuse"),
     # DDQN's policies add a dueling head (ddqn/policies.py: DuelingQNetwork); SB3's DQN policies have none
     "policy_kwargs": Param(mapping({**POLICY_KWARGS, "dueling": boolean}), "refuse"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError
 from sb3_mario.params import DDQN_PARAMS, check_kwargs
+from sb3_mario.prioritized import PrioritizedSamples
 
 SelfDDQN = TypeVar("SelfDDQN", bound="DDQN")
 
@@ -325,9 +327,10 @@ class DDQN(LearnerEngine, DQN):
         batches = [self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(gradient_steps)]
         self.run_update(lambda: self._gradient_steps(batches))
 
-    def _gradient_steps(self, batches: list[ReplayBufferSamples]) -> UpdateStats:
+    def _gradient_steps(self, batches: Sequence[ReplayBufferSamples | PrioritizedSamples]) -> UpdateStats:
         """One double-Q gradient step per batch; touches the networks and optimizer only (it may run in a thread)."""
         losses, q_means, disagreements = [], [], []
+        priorities: list[tuple[np.ndarray, np.ndarray, th.Tensor]] = []
         for replay_data in batches:
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             with th.no_grad():
@@ -340,7 +343,13 @@ class DDQN(LearnerEngine, DQN):
                 )
                 disagreements.append((next_q_online.argmax(dim=1) != next_q_target.argmax(dim=1)).float().mean())
             current_q_values = th.gather(q_values, dim=1, index=replay_data.actions.long())
-            loss = F.smooth_l1_loss(current_q_values, target_q_values)
+            if not isinstance(replay_data, PrioritizedSamples):
+                loss = F.smooth_l1_loss(current_q_values, target_q_values)
+            else:  # prioritized replay: importance-weighted loss, and the TD errors for new priorities
+                per_sample = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
+                loss = (replay_data.weights * per_sample).mean()
+                td_errors = (target_q_values - current_q_values).detach().abs().flatten()
+                priorities.append((replay_data.slots, replay_data.generations, td_errors))
             losses.append(loss.detach())
             q_means.append(current_q_values.detach().mean())
             self.policy.optimizer.zero_grad()
@@ -348,7 +357,8 @@ class DDQN(LearnerEngine, DQN):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-        return UpdateStats(len(batches), {"loss": losses, "q_mean": q_means, "argmax_disagreement": disagreements})
+        metrics = {"loss": losses, "q_mean": q_means, "argmax_disagreement": disagreements}
+        return UpdateStats(len(batches), metrics, priorities or None)
 
     def predict(
         self,

@@ -34,10 +34,12 @@ SelfEngine = TypeVar("SelfEngine", bound="LearnerEngine")
 
 
 class UpdateStats(NamedTuple):
-    """What a batch of gradient steps reports: how many, and per metric one tensor per step (``train/<metric>``)."""
+    """What a batch of gradient steps reports: how many, per metric one tensor per step (``train/<metric>``), and for
+    prioritized replay per step the sampled slots, their generations and the absolute TD errors."""
 
     n: int
     metrics: dict[str, list[th.Tensor]]
+    priorities: list[tuple[np.ndarray, np.ndarray, th.Tensor]] | None = None
 
 
 @functools.cache
@@ -110,6 +112,9 @@ class LearnerEngine(OffPolicyAlgorithm):
         if stats.n > 0:
             for name, values in stats.metrics.items():
                 self.logger.record(f"train/{name}", th.stack(values).mean().item())
+        # prioritized replay: priorities are written here, in the thread that adds transitions, once the update applied
+        for slots, generations, td_errors in stats.priorities or []:
+            self.replay_buffer.update_priorities(slots, generations, td_errors.numpy())  # type: ignore[union-attr]
 
     def _finish_update(self) -> None:
         """Apply the gradient steps in flight (overlapped learning), if any."""
