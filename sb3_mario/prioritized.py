@@ -127,6 +127,10 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         self.max_priority = 1.0
         self.generations = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
 
+    def reset(self) -> None:
+        super().reset()
+        self.tree.nodes[:] = 0.0  # generations go on counting: an update still in flight must not match a new slot
+
     def add(self, obs: np.ndarray, next_obs: np.ndarray, *args: Any, **kwargs: Any) -> None:
         pos = self.pos
         super().add(obs, next_obs, *args, **kwargs)
