@@ -219,9 +219,11 @@ def _play_in_parallel(
     th.save(saved, buffer)
     bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)
     shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
-    pool = ProcessPoolExecutor(n_workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+    pool = _worker_pool(n_workers - 1)
+    threads = th.get_num_threads()
+    th.set_num_threads(1)  # one core per process: torch's other threads here would compete with the workers
     try:
-        with _sigint_blocked():  # the workers start now, deaf to Ctrl-C from their first instruction
+        with _sigint_blocked():  # new workers start now, deaf to Ctrl-C from their first instruction
             futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
         episodes = list(_play(model, env_kwargs, *shares[0], should_stop=should_stop))
         while wait(futures, timeout=0.2).not_done:
@@ -234,14 +236,44 @@ def _play_in_parallel(
                 print(f"warning: an evaluation worker failed ({exc}); playing its episodes here", file=sys.stderr)
                 episodes += _play(model, env_kwargs, s, n, should_stop=should_stop)
     except BaseException:
-        # abandoned (stop requested, Ctrl-C twice, an error here): the workers' episodes are not wanted any more.
-        # ProcessPoolExecutor has no public way to stop running workers before Python 3.14 (kill_workers)
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+        # abandoned (stop requested, Ctrl-C twice, an error here): the workers' episodes are not wanted any more
+        close_workers(kill=True)
         raise
-    pool.shutdown(wait=True)
+    finally:
+        th.set_num_threads(threads)
     return ProtocolResult(tuple(episodes))
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _worker_pool(size: int) -> ProcessPoolExecutor:
+    """The evaluation worker processes, kept between evaluations: starting one (``spawn``, imports, the env) takes
+    ~6 s on this CPU, as long as an episode, so a run pays it once instead of at every evaluation. A broken pool (a
+    worker died) or one of another size is replaced."""
+    global _POOL, _POOL_SIZE
+    if _POOL is not None and (size != _POOL_SIZE or getattr(_POOL, "_broken", False)):
+        close_workers(kill=True)
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+        _POOL_SIZE = size
+    return _POOL
+
+
+def close_workers(kill: bool = False) -> None:
+    """Stop the evaluation worker processes kept by :func:`evaluate_protocol` (they also end with this process).
+
+    :param kill: kill them at once instead of letting them finish what they play
+    """
+    global _POOL
+    pool, _POOL = _POOL, None
+    if pool is None:
+        return
+    if kill:  # ProcessPoolExecutor has no public way to stop running workers before Python 3.14 (kill_workers)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = [
@@ -251,6 +283,7 @@ __all__ = [
     "EpisodeResult",
     "EvaluationStopped",
     "ProtocolResult",
+    "close_workers",
     "default_workers",
     "evaluate_protocol",
     "protocol_env_kwargs",

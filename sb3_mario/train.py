@@ -37,7 +37,7 @@ from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overri
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
-from sb3_mario.evaluation import default_workers
+from sb3_mario.evaluation import close_workers, default_workers
 from sb3_mario.experiment import make_env, make_evaluation, make_model
 from sb3_mario.params import ENV_PARAMS, params_of
 from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
@@ -364,6 +364,7 @@ class Run:
             final = self.save_final(model)
             self.report(model, final)
         finally:
+            close_workers(kill=True)  # the evaluation's worker processes, if any
             close_env(env, worker_died=exit_code == 1)
         return exit_code
 
