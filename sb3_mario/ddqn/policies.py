@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN, create_mlp
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN, create_mlp
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import CnnPolicy as SB3CnnPolicy
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
@@ -90,6 +90,10 @@ class _DuelingOption(DQNPolicy):
 
     dueling: bool = False
 
+    def __init__(self, *args: Any, dueling: bool = False, **kwargs: Any) -> None:
+        self.dueling = dueling  # read by make_q_net, which SB3's constructor calls
+        super().__init__(*args, **kwargs)
+
     def make_q_net(self) -> QNetwork:
         if not self.dueling:
             return super().make_q_net()
@@ -128,7 +132,6 @@ class CnnPolicy(_DuelingOption, SB3CnnPolicy):
         if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
             # the same Adam update as one fused kernel: 2 ms instead of 14 per step on CPU (bench/README.md)
             optimizer_kwargs = {"fused": True}
-        self.dueling = dueling  # read by make_q_net, which SB3's constructor calls
         super().__init__(
             observation_space,
             action_space,
@@ -140,42 +143,12 @@ class CnnPolicy(_DuelingOption, SB3CnnPolicy):
             normalize_images,
             optimizer_class,
             optimizer_kwargs,
+            dueling=dueling,
         )
 
 
 class MlpPolicy(_DuelingOption, SB3MlpPolicy):
-    """SB3's DQN ``MlpPolicy``, plus ``dueling``.
-
-    :param dueling: a :class:`DuelingQNetwork` head instead of one stream
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Schedule,
-        net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        dueling: bool = False,
-    ) -> None:
-        self.dueling = dueling  # read by make_q_net, which SB3's constructor calls
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch,
-            activation_fn,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
-        )
+    """SB3's DQN ``MlpPolicy``, plus ``dueling`` (a :class:`DuelingQNetwork` head instead of one stream)."""
 
 
 __all__ = ["CnnPolicy", "DQNPolicy", "DuelingQNetwork", "MarioCNN", "MlpPolicy"]
