@@ -251,9 +251,9 @@ _POOL_SIZE = 0
 def _worker_pool(size: int) -> ProcessPoolExecutor:
     """The evaluation worker processes, kept between evaluations: starting one (``spawn``, imports, the env) takes
     ~6 s on this CPU, as long as an episode, so a run pays it once instead of at every evaluation. A broken pool (a
-    worker died) or one of another size is replaced."""
+    worker died) or a smaller one is replaced; a larger one serves (an evaluation of fewer episodes than workers)."""
     global _POOL, _POOL_SIZE
-    if _POOL is not None and (size != _POOL_SIZE or getattr(_POOL, "_broken", False)):
+    if _POOL is not None and (size > _POOL_SIZE or getattr(_POOL, "_broken", False)):
         close_workers(kill=True)
     if _POOL is None:
         _POOL = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)

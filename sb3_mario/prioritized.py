@@ -142,6 +142,8 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         if self.size() == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         total = self.tree.total
+        if not (np.isfinite(total) and total > 0):
+            raise RuntimeError(f"prioritized replay: the priorities sum to {total}, nothing can be drawn")
         # stratified: one draw in each of batch_size equal slices of the priority mass
         prefix = (np.arange(batch_size) + np.random.random_sample(batch_size)) * (total / batch_size)
         slots = self.tree.find(np.minimum(prefix, np.nextafter(total, 0)))
@@ -175,6 +177,12 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         batch_inds, env_inds = np.divmod(slots, self.n_envs)
         same = self.generations[batch_inds, env_inds] == generations
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps
+        # a diverged update (inf/NaN TD errors) would poison the tree's sums and every later draw: such a slot gets
+        # the largest priority instead, so sampling stays a distribution (the NaN shows in the logged loss)
+        finite = np.isfinite(priorities)
+        if not finite.all():
+            largest = max(self.max_priority, float(priorities[finite].max(initial=0.0)))
+            priorities = np.where(finite, priorities, largest)
         if same.any():
             # a slot drawn twice in one batch keeps its last TD error
             self.tree.set(slots[same], priorities[same] ** self.alpha)

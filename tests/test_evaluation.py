@@ -184,3 +184,16 @@ def test_a_stop_request_abandons_the_evaluation_and_its_workers():
             evaluate_protocol(model, model.mario_env, 4, 1_000_000_600, n_workers=workers, should_stop=should_stop)
         assert len(asked) == 31
         assert set(multiprocessing.active_children()) <= before  # the worker of the other share: killed, not awaited
+
+
+def test_the_worker_pool_is_kept_for_evaluations_that_need_fewer_workers():
+    # --eval-episodes below --eval-workers: the quick evaluation needs fewer workers than the confirmation, and
+    # restarting the pool (~6 s a worker) at every evaluation would defeat keeping it
+    from sb3_mario.evaluation import _worker_pool, close_workers
+
+    try:
+        pool = _worker_pool(2)
+        assert _worker_pool(1) is pool and _worker_pool(2) is pool
+        assert _worker_pool(3) is not pool  # too small: replaced
+    finally:
+        close_workers()

@@ -87,6 +87,18 @@ def test_priorities_skip_slots_overwritten_since_sampling():
     assert buffer.tree.get(np.array([1]))[0] == pytest.approx(2.0)  # new transitions get the largest priority seen
 
 
+def test_non_finite_td_errors_take_the_largest_priority_and_sampling_goes_on():
+    # a diverged update must not poison the tree's sums (every later draw would land on slot 0, or never end)
+    buffer = filled(PrioritizedFrameStackReplayBuffer, alpha=1.0, eps=1e-12)
+    slots = np.arange(4)
+    buffer.update_priorities(slots, buffer.generations[slots, 0], np.array([2.0, np.nan, np.inf, 1.0]))
+    np.testing.assert_allclose(buffer.tree.get(slots), [2.0, 2.0, 2.0, 1.0])  # the largest priority then: 2
+    assert buffer.tree.total == pytest.approx(7.0) and buffer.max_priority == pytest.approx(2.0)
+    np.random.seed(3)
+    batch = buffer.sample(7)
+    assert np.bincount(batch.slots, minlength=4).tolist() == [2, 2, 2, 1] and th.isfinite(batch.weights).all()
+
+
 def test_bad_settings_are_one_line_errors():
     with pytest.raises(ConfigError, match=r"^replay_buffer_kwargs\.alpha: must be a number in \[0\.0, 1\.0\]"):
         PrioritizedFrameStackReplayBuffer(10, OBS, spaces.Discrete(2), alpha=2.0)

@@ -348,7 +348,7 @@ class DDQN(LearnerEngine, DQN):
             else:  # prioritized replay: importance-weighted loss, and the TD errors for new priorities
                 per_sample = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
                 loss = (replay_data.weights * per_sample).mean()
-                td_errors = (target_q_values - current_q_values).detach().abs().flatten()
+                td_errors = (target_q_values - current_q_values).detach().abs().flatten().float().cpu()
                 priorities.append((replay_data.slots, replay_data.generations, td_errors))
             losses.append(loss.detach())
             q_means.append(current_q_values.detach().mean())

@@ -12,7 +12,9 @@ The schedule stays that of the plain loop, with one difference, a one-update pol
   so synced, saved and returned weights are those of the plain loop after the same updates.
 
 Everything that depends on timing runs in one thread at fixed points, so a seeded run is reproducible; with random
-acting (epsilon 1) the trained weights are bit-identical to the plain loop's.
+acting (epsilon 1) the trained weights are bit-identical to the plain loop's. Prioritized replay is the exception:
+its priorities are written when the update is applied, after the env steps taken meanwhile, whose new transitions
+get the largest priority known before that update (and a slot they overwrite skips its update), so draws can differ.
 """
 
 from __future__ import annotations
