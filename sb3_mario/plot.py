@@ -54,6 +54,7 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
 
     A resumed run has one CSV per session (``0.part1.monitor.csv``, ..., ``0.monitor.csv``); sessions are ordered by
     their start time and ``hours`` counts training time only (each session continues where the previous one ended).
+    A run started from another run's model (``-i`` of a zip) starts at that model's steps and training time.
     """
     sessions: list[tuple[float, list[dict[str, Any]]]] = []
     for path in RunFolder(folder).monitor_files():
@@ -64,7 +65,7 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
         raise Sb3MarioError(f"{folder}: no Monitor CSV (*.monitor.csv) in this run folder")
     rows: list[dict[str, Any]] = []
     hours: list[float] = []
-    offset = 0.0
+    start_steps, offset = RunFolder(folder).read_origin()  # a run started from another run's model goes on from it
     for _, session in sorted(sessions, key=lambda s: s[0]):
         session.sort(key=lambda r: float(r["t"]))
         rows.extend(session)
@@ -73,7 +74,7 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
     lengths = np.array([int(r["l"]) for r in rows])
     returns = np.array([float(r["r"]) for r in rows])
     return {
-        "steps": np.cumsum(lengths),
+        "steps": start_steps + np.cumsum(lengths),
         "hours": np.array(hours),
         "return": returns,
         "game_return": returns / reward_scale(folder),

@@ -66,6 +66,22 @@ class RunFolder:
         return self.path / "command.txt"
 
     @property
+    def origin(self) -> Path:
+        """Where a run started from another run's model (``-i`` of a zip, which trains in a new folder): that model's
+        path, steps and training seconds, so that curves of this folder go on from there."""
+        return self.path / "origin.yml"
+
+    def read_origin(self) -> tuple[int, float]:
+        """Steps and training seconds this run folder started from (0, 0.0 for a run from scratch)."""
+        if not self.origin.is_file():
+            return 0, 0.0
+        try:
+            origin = yaml.safe_load(self.origin.read_text()) or {}
+            return int(origin.get("num_timesteps", 0)), float(origin.get("training_seconds", 0.0))
+        except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+            raise Sb3MarioError(f"{self.origin}: unreadable ({type(exc).__name__})") from None
+
+    @property
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
 

@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from sb3_mario import DDQN
 from sb3_mario.plot import read_monitor
+from sb3_mario.runs import read_model_data
 
 ENV = "SuperMarioBros-1-1-v0"
 # tiny budgets; short episodes so that runs finish episodes (and evaluations) quickly
@@ -203,6 +204,29 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path):
     assert len(evaluations_after) > len(evaluations_before) > 0
     commands = (run / "command.txt").read_text()
     assert commands.startswith(first_command) and commands.count("sb3_mario.train") == 2
+
+
+def test_a_run_started_from_a_zip_goes_on_from_its_steps_and_training_time(tiny_run, tmp_path):
+    _, shared, _ = tiny_run
+    zip_path = shared / f"{ENV}.zip"
+    start = read_model_data(zip_path)
+    result = train(tmp_path, "-i", zip_path, "-n", 128, "--eval-freq", 0)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"  # -i of a zip trains in a new folder
+    origin = yaml.safe_load((run / "origin.yml").read_text())
+    assert origin == {
+        "model": str(zip_path.resolve()),
+        "num_timesteps": start["num_timesteps"],
+        "training_seconds": start["training_seconds"],
+    }
+    # its curves start where the model's training ended, not at 0
+    episodes = read_monitor(run)
+    assert start["num_timesteps"] < episodes["steps"][0] <= start["num_timesteps"] + 128
+    assert episodes["hours"][0] > start["training_seconds"] / 3600 > 0
+    (run / "origin.yml").write_text("num_timesteps: [")
+    broken = run_cli("sb3_mario.plot", run, "-o", tmp_path / "x.png")
+    expected = rf"error: {re.escape(str(run / 'origin.yml'))}: unreadable \(\w+\)\n"
+    assert broken.returncode == 2 and re.fullmatch(expected, broken.stderr), broken.stderr
 
 
 def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path):
