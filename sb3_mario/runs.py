@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.save_util import load_from_zip_file
 
+from sb3_mario._io import atomic_write_text
 from sb3_mario.errors import Sb3MarioError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -70,6 +71,11 @@ class RunFolder:
         """Where a run started from another run's model (``-i`` of a zip, which trains in a new folder): that model's
         path, steps and training seconds, so that curves of this folder go on from there."""
         return self.path / "origin.yml"
+
+    def write_origin(self, model: Path, num_timesteps: int, training_seconds: float) -> None:
+        """Record that this run folder starts from ``model``, trained ``num_timesteps`` steps in ``training_seconds``."""
+        origin = {"model": str(model.resolve()), "num_timesteps": num_timesteps, "training_seconds": training_seconds}
+        atomic_write_text(self.origin, yaml.safe_dump(origin, sort_keys=False))
 
     def read_origin(self) -> tuple[int, float]:
         """Steps and training seconds this run folder started from (0, 0.0 for a run from scratch)."""

@@ -213,12 +213,11 @@ class Run:
         else:
             atomic_write_text(previous, command + "\n")
             if self.resume_from is not None:  # a new folder that goes on from another run's model
-                origin = {
-                    "model": str(self.resume_from.resolve()),
-                    "num_timesteps": int(self.resume_data.get("num_timesteps", 0)),
-                    "training_seconds": float(self.resume_data.get("training_seconds", 0.0) or 0.0),
-                }
-                atomic_write_text(self.run.origin, yaml.safe_dump(origin, sort_keys=False))
+                self.run.write_origin(
+                    self.resume_from,
+                    int(self.resume_data.get("num_timesteps", 0)),
+                    float(self.resume_data.get("training_seconds", 0.0) or 0.0),
+                )
         atomic_write_text(self.run.args, yaml.safe_dump(vars(self.args)))
 
     def make_env(self) -> VecEnv:
