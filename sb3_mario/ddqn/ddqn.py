@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
 from sb3_mario.ddqn.engine import LearnerEngine, UpdateStats
+from sb3_mario.ddqn.exploration import TemporallyExtendedExploration
 from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError
@@ -57,6 +58,8 @@ class DDQN(LearnerEngine, DQN):
       ``exploration_final_eps``) or ``"linear"`` (SB3's shape, over ``exploration_fraction`` of the first ``learn()``);
       both follow a transition counter saved with the model, so a loaded or converted model carries on where it was;
     - each env of a VecEnv draws its own explore/exploit coin;
+    - with ``ez_greedy_mu``, a random action is held for a random number of steps (temporally-extended
+      epsilon-greedy, :mod:`sb3_mario.ddqn.exploration`), the burn-in included;
     - ``gradient_steps`` counts per env: with ``n_envs`` envs, ``gradient_steps * n_envs`` steps are taken every
       ``train_freq`` env steps, keeping one gradient step per ``train_freq`` transitions however many envs there are;
     - ``max_grad_norm=None`` (the tutorial) does not clip gradients;
@@ -85,6 +88,9 @@ class DDQN(LearnerEngine, DQN):
     :param exploration_final_eps: final (floor) probability of a random action
     :param exploration_decay: per-transition factor of the exponential schedule
     :param exploration_fraction: fraction of the first ``learn()`` budget over which the linear schedule decays
+    :param ez_greedy_mu: temporally-extended epsilon-greedy (Dabney et al., 2021): an env whose coin says explore
+        repeats one random action for ``n`` steps, ``p(n) ~ n ** -ez_greedy_mu`` (the paper: 2); ``None``: plain
+        epsilon-greedy, one random step at a time
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
     :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
         with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
@@ -128,6 +134,7 @@ class DDQN(LearnerEngine, DQN):
         exploration_final_eps: float = 0.1,
         exploration_decay: float = 0.99999975,
         exploration_fraction: float = 0.1,
+        ez_greedy_mu: float | None = None,
         max_grad_norm: float | None = None,
         overlap_learning: bool = True,
         autocast_bf16: bool = False,
@@ -156,6 +163,7 @@ class DDQN(LearnerEngine, DQN):
                 exploration_final_eps=exploration_final_eps,
                 exploration_decay=exploration_decay,
                 exploration_fraction=exploration_fraction,
+                ez_greedy_mu=ez_greedy_mu,
                 max_grad_norm=max_grad_norm,
                 **({} if callable(learning_rate) else {"learning_rate": learning_rate}),
             ),
@@ -199,6 +207,8 @@ class DDQN(LearnerEngine, DQN):
         self.exploration_timesteps = 0
         # total_timesteps of the first learn(): the linear schedule spans exploration_fraction of it
         self.exploration_budget: int | None = None
+        self.ez_greedy_mu = ez_greedy_mu
+        self._ez: TemporallyExtendedExploration | None = None  # the repeats in progress (not saved)
         self.overlap_learning = overlap_learning  # the learner engine's settings (sb3_mario.ddqn.engine)
         self.autocast_bf16 = autocast_bf16
         # the Mario env settings (make_mario_env kwargs) the model was built on, saved with it so that enjoy, -i,
@@ -367,8 +377,9 @@ class DDQN(LearnerEngine, DQN):
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Epsilon-greedy actions, with an explore/exploit coin per env (SB3's ``DQN`` draws one per batch)."""
-        if deterministic or self.exploration_rate <= 0.0:
+        """Epsilon-greedy actions, with an explore/exploit coin per env (SB3's ``DQN`` draws one per batch); with
+        ``ez_greedy_mu``, exploring envs hold their random action (:mod:`sb3_mario.ddqn.exploration`)."""
+        if deterministic or (self.exploration_rate <= 0.0 and self.ez_greedy_mu is None):
             return self._greedy(observation, state, episode_start)
         vectorized = self.policy.is_vectorized_observation(observation)
         if vectorized:
@@ -376,6 +387,11 @@ class DDQN(LearnerEngine, DQN):
             n_batch = first.shape[0]
         else:
             n_batch = 1
+        if self.ez_greedy_mu is not None:
+            actions = self._temporally_extended().act(
+                n_batch, self.exploration_rate, lambda: self._greedy(observation, state, episode_start)[0]
+            )
+            return (actions if vectorized else actions[0]), state
         explore = np.random.rand(n_batch) < self.exploration_rate
         if explore.all():
             actions = np.array([self.action_space.sample() for _ in range(n_batch)])
@@ -385,6 +401,22 @@ class DDQN(LearnerEngine, DQN):
             for i in np.flatnonzero(explore):
                 actions[i] = self.action_space.sample()
         return (actions if vectorized else actions[0]), state
+
+    def _temporally_extended(self) -> TemporallyExtendedExploration:
+        assert self.ez_greedy_mu is not None
+        if self._ez is None or self._ez.mu != self.ez_greedy_mu:  # built on first use: also after load() or -params
+            self._ez = TemporallyExtendedExploration(self.ez_greedy_mu, self.action_space)
+        return self._ez
+
+    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[Any, Any]:
+        if self.ez_greedy_mu is not None and self.num_timesteps < learning_starts:
+            # SB3's burn-in draws one uniform action per step: hold them as exploration does afterwards
+            actions = self._temporally_extended().act(n_envs, 1.0, greedy=None)
+            return actions, actions
+        return super()._sample_action(learning_starts, action_noise, n_envs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_ez"]
 
 
 __all__ = ["DDQN", "double_q_target"]
