@@ -3,8 +3,10 @@
 Plain epsilon-greedy explores one step at a time: a random [right, A] between greedy [right]s is a 4-frame tap,
 never the held jump that climbs a staircase. Ez-greedy keeps the coin, but an env whose coin says "explore" repeats
 one uniformly random action for ``n`` steps, ``n`` drawn from a zeta distribution ``p(n) ~ n ** -mu`` capped at
-``max_duration`` (the paper: ``mu = 2``, cap 10,000), and draws no coin until the repeat ends. Written here because
-SB3 and gymnasium have no such exploration; it needs the per-env state below, which ``DQN.predict`` does not keep.
+``max_duration`` (the paper: ``mu = 2``, cap 10,000), and draws no coin until the repeat ends. A repeat is not cut
+at an episode's end (the envs of a VecEnv reset themselves, unseen here): it may go on into the next one. Written
+here because SB3 and gymnasium have no such exploration; it needs the per-env state below, which ``DQN.predict`` does
+not keep.
 """
 
 from __future__ import annotations
