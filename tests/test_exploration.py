@@ -34,7 +34,7 @@ def scripted(monkeypatch):
     return make
 
 
-def test_an_exploring_env_holds_its_random_action_for_the_drawn_length(scripted):
+def test_an_exploring_env_takes_a_random_action_and_holds_it_for_the_drawn_length(scripted):
     ez = scripted(actions=[1, 0, 3], durations=[3, 1, 2])
     greedy_calls = []
 
@@ -42,22 +42,30 @@ def test_an_exploring_env_holds_its_random_action_for_the_drawn_length(scripted)
         greedy_calls.append(1)
         return np.array([2])
 
-    steps = [int(ez.act(1, 1.0, greedy)[0]) for _ in range(6)]
-    assert steps == [1, 1, 1, 0, 3, 3]  # lengths 3, 1, 2, each starting on the step its coin came up
+    steps = [int(ez.act(1, 1.0, greedy)[0]) for _ in range(9)]
+    assert steps == [1, 1, 1, 1, 0, 0, 3, 3, 3]  # each random action, then n = 3, 1, 2 more (the paper's 1 + n)
     assert greedy_calls == []  # every step explored: no forward pass
     # a repeat started under epsilon 1 runs to its end when epsilon drops to 0, then play is greedy
-    ez = scripted(actions=[3], durations=[2])
+    ez = scripted(actions=[3], durations=[1])
     assert [int(ez.act(1, e, greedy)[0]) for e in (1.0, 0.0, 0.0, 0.0)] == [3, 3, 2, 2]
 
 
 def test_each_env_keeps_its_own_repeat(scripted):
-    ez = scripted(actions=[1, 3], durations=[3, 1])
+    ez = scripted(actions=[1, 3], durations=[2, 1])
     greedy = lambda: np.array([0, 2])  # noqa: E731
     assert ez.act(2, 1.0, greedy).tolist() == [1, 3]  # both start a repeat
-    assert ez.act(2, 0.0, greedy).tolist() == [1, 2]  # env 0 repeats, env 1 (length 1 done) plays greedily
-    assert ez.act(2, 0.0, greedy).tolist() == [1, 2]
+    assert ez.act(2, 0.0, greedy).tolist() == [1, 3]
+    assert ez.act(2, 0.0, greedy).tolist() == [1, 2]  # env 0 repeats, env 1 (1 + 1 steps done) plays greedily
     assert ez.act(2, 0.0, greedy).tolist() == [0, 2]
     assert ez.act(3, 0.0, lambda: np.array([0, 0, 0])).tolist() == [0, 0, 0]  # new number of envs: no carry-over
+
+
+def test_an_episode_end_cuts_the_repeat_of_its_env_only(scripted):
+    ez = scripted(actions=[1, 3], durations=[50, 50])
+    greedy = lambda: np.array([0, 2])  # noqa: E731
+    assert ez.act(2, 1.0, greedy).tolist() == [1, 3]
+    ez.end_episodes(np.array([False, True]))
+    assert ez.act(2, 0.0, greedy).tolist() == [1, 2]  # env 1's new episode draws a coin (epsilon 0: greedy)
 
 
 def test_repeat_lengths_follow_the_capped_zeta_distribution():
@@ -82,15 +90,32 @@ def small_ez_ddqn(**kwargs):
 
 def test_ddqn_holds_random_actions_in_the_burn_in_and_after(monkeypatch):
     model = small_ez_ddqn(learning_starts=10)
-    monkeypatch.setattr(exploration, "sample_duration", Scripted([4, 6, 5]))
-    monkeypatch.setattr(model.action_space, "sample", Scripted([1, 0, 1]))
-    burn_in = [int(model._sample_action(learning_starts=10)[0][0]) for _ in range(9)]
-    assert burn_in == [1, 1, 1, 1, 0, 0, 0, 0, 0]  # SB3's burn-in draws 9 independent actions
-    model.exploration_rate = 0.0
     obs = np.zeros((1, 4), dtype=np.float32)
     greedy = int(model.predict(obs, deterministic=True)[0][0])
-    after = [int(model.predict(obs)[0][0]) for _ in range(3)]  # the repeat of length 6 has 1 step left
-    assert after == [0, greedy, greedy]
+    other = 1 - greedy  # so that the repeat's action after the burn-in cannot be mistaken for a greedy one
+    monkeypatch.setattr(exploration, "sample_duration", Scripted([3, 5]))
+    monkeypatch.setattr(model.action_space, "sample", Scripted([greedy, other]))
+    burn_in = [int(model._sample_action(learning_starts=10)[0][0]) for _ in range(9)]
+    assert burn_in == [greedy] * 4 + [other] * 5  # SB3's burn-in draws 9 independent actions
+    model.exploration_rate = 0.0
+    after = [int(model.predict(obs)[0][0]) for _ in range(3)]  # the second repeat (1 + 5 steps) has 1 step left
+    assert after == [other, greedy, greedy]
+
+
+def test_learn_holds_each_random_action_until_the_episode_ends(monkeypatch):
+    model = small_ez_ddqn(learning_starts=60)
+    monkeypatch.setattr(exploration, "sample_duration", lambda mu: 1000)  # longer than any CartPole episode here
+    draws = []
+    sample = model.action_space.sample
+    monkeypatch.setattr(model.action_space, "sample", lambda: draws.append(sample()) or draws[-1])
+    model.learn(60)  # all burn-in
+    actions = model.replay_buffer.actions[:60, 0, 0].astype(int)
+    ends = np.flatnonzero(model.replay_buffer.dones[:60, 0])
+    episodes = np.split(actions, ends + 1)
+    assert len(ends) >= 2
+    assert all(len(set(episode)) == 1 for episode in episodes if len(episode))  # one action per episode
+    firsts = [int(episode[0]) for episode in episodes if len(episode)]
+    assert firsts == draws  # a fresh random action at each episode start, none in between
 
 
 def test_ddqn_with_ez_greedy_learns_saves_and_loads(tmp_path):
@@ -100,6 +125,11 @@ def test_ddqn_with_ez_greedy_learns_saves_and_loads(tmp_path):
     model.save(tmp_path / "ez.zip")
     loaded = DDQN.load(tmp_path / "ez.zip", device="cpu")
     assert loaded.ez_greedy_mu == 2.0 and loaded._ez is None  # the setting is saved, the repeats in progress not
+    model.save(tmp_path / "old.zip", exclude=["ez_greedy_mu"])  # as a zip from before the setting
+    old = DDQN.load(tmp_path / "old.zip", device="cpu")
+    assert old.ez_greedy_mu is None
+    old.predict(np.zeros(4, dtype=np.float32))
+    assert old._ez is None  # plain epsilon-greedy
     plain = small_ez_ddqn(ez_greedy_mu=None)
     plain.learn(100)
     assert plain.ez_greedy_mu is None and plain._ez is None

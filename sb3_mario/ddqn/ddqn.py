@@ -378,7 +378,8 @@ class DDQN(LearnerEngine, DQN):
         deterministic: bool = False,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Epsilon-greedy actions, with an explore/exploit coin per env (SB3's ``DQN`` draws one per batch); with
-        ``ez_greedy_mu``, exploring envs hold their random action (:mod:`sb3_mario.ddqn.exploration`)."""
+        ``ez_greedy_mu``, exploring envs hold their random action (:mod:`sb3_mario.ddqn.exploration`): the repeats
+        are the training envs', so a non-deterministic call from elsewhere with as many observations shares them."""
         if deterministic or (self.exploration_rate <= 0.0 and self.ez_greedy_mu is None):
             return self._greedy(observation, state, episode_start)
         vectorized = self.policy.is_vectorized_observation(observation)
@@ -414,6 +415,19 @@ class DDQN(LearnerEngine, DQN):
             actions = self._temporally_extended().act(n_envs, 1.0, greedy=None)
             return actions, actions
         return super()._sample_action(learning_starts, action_noise, n_envs)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        if self._ez is not None:  # the one place SB3 hands the model a step's episode ends: cut their repeats
+            self._ez.end_episodes(dones)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_ez"]
