@@ -89,8 +89,8 @@ class DDQN(LearnerEngine, DQN):
     :param exploration_decay: per-transition factor of the exponential schedule
     :param exploration_fraction: fraction of the first ``learn()`` budget over which the linear schedule decays
     :param ez_greedy_mu: temporally-extended epsilon-greedy (Dabney et al., 2021): an env whose coin says explore
-        repeats one random action for ``n`` steps, ``p(n) ~ n ** -ez_greedy_mu`` (the paper: 2); ``None``: plain
-        epsilon-greedy, one random step at a time
+        takes one random action and holds it ``n`` more steps (or to its episode's end), ``p(n) ~ n ** -ez_greedy_mu``
+        (the paper: 2); ``None``: plain epsilon-greedy, one random step at a time
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
     :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
         with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
