@@ -13,7 +13,7 @@ TRAIN_ARGS ?= -P
 
 # The other backend (gym-super-mario-bros 8, nes-py 9, numpy 2) needs Python >= 3.13: `make test-py313` (CI runs it).
 PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
-BACKEND_TESTS := tests/test_envs.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py tests/test_pretrained.py
+BACKEND_TESTS := tests/test_envs.py tests/test_stall.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py tests/test_pretrained.py
 
 .PHONY: install train test test-all test-py313 lint type bench clean
 

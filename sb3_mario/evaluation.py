@@ -7,7 +7,8 @@ replays one path of a deterministic emulator:
   with sticky actions forced to ``p = 0.25`` per emulator frame (:data:`PROTOCOL_STICKY_ACTIONS`);
 - each episode starts with 0-30 seeded no-op steps that press no button (:data:`PROTOCOL_NOOP_MAX`);
 - episodes are capped at 4000 emulator frames (:data:`PROTOCOL_MAX_FRAMES`), and episode ``i`` of an evaluation with
-  seed ``s`` is reset with seed ``s + i``, so no-ops and sticky draws are reproducible;
+  seed ``s`` is reset with seed ``s + i``, so no-ops and sticky draws are reproducible; a training run's
+  ``stall_steps`` is turned off (an episode ends at the flag, a death or the cap);
 - the score is the flag rate, then the mean furthest x.
 """
 
@@ -95,6 +96,7 @@ def protocol_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
         sticky_actions=PROTOCOL_STICKY_ACTIONS,
         noop_max=PROTOCOL_NOOP_MAX,
         max_episode_steps=math.ceil(PROTOCOL_MAX_FRAMES / frame_skip),
+        stall_steps=None,  # a training aid: the protocol's episodes end at the flag, a death or the frame cap
     )
     return out
 

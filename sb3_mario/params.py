@@ -177,6 +177,7 @@ ENV_PARAMS: dict[str, Param] = {
     "reward_scale": Param(number_in(0.0, 1e6, low_open=True), "env"),
     "repeat_jump": Param(boolean, "env"),
     "sticky_actions": Param(probability, "env"),
+    "stall_steps": Param(optional(int_at_least(1)), "env"),
 }
 
 RUN_PARAMS: dict[str, Param] = {

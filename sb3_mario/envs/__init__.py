@@ -10,6 +10,7 @@ from sb3_mario.envs.wrappers import (
     MarioEpisodeStats,
     MarioFrameSkip,
     NoopStart,
+    StallTermination,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MarioEpisodeStats",
     "MarioFrameSkip",
     "NoopStart",
+    "StallTermination",
     "backend_env_ids",
     "make_mario_env",
     "make_mario_vec_env",

@@ -17,10 +17,12 @@ from sb3_mario.envs.actions import ActionsSpec, resolve_actions
 from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
+    STALL_PENALTY,
     GrayResizeObservation,
     MarioEpisodeStats,
     MarioFrameSkip,
     NoopStart,
+    StallTermination,
 )
 from sb3_mario.errors import EnvConfigError
 from sb3_mario.params import RUN_PARAMS, check_env_kwargs, check_kwargs
@@ -40,6 +42,7 @@ def make_mario_env(
     reward_scale: float = 1.0,
     repeat_jump: bool = False,
     sticky_actions: float = 0.0,
+    stall_steps: int | None = None,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -61,6 +64,9 @@ def make_mario_env(
         tutorial, where an agent holding A at a wall stays there
     :param sticky_actions: per emulator frame, the probability that the previous frame's buttons are pressed again
         instead of the chosen ones (the ALE's sticky actions; 0.25 is the standard evaluation, 0 is off)
+    :param stall_steps: end an episode as lost (``terminated``, a death's penalty times ``reward_scale``) once the
+        furthest x has not grown for this many agent steps after the no-op start (:class:`StallTermination`);
+        ``None`` (the default) never
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
@@ -75,6 +81,7 @@ def make_mario_env(
         reward_scale=reward_scale,
         repeat_jump=repeat_jump,
         sticky_actions=sticky_actions,
+        stall_steps=stall_steps,
     )
     backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
     # the settings that rebuild this env, read back by mario_env_of (models save them)
@@ -90,6 +97,7 @@ def make_mario_env(
         "reward_scale": reward_scale,
         "repeat_jump": repeat_jump,
         "sticky_actions": sticky_actions,
+        "stall_steps": stall_steps,
     }
     env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
@@ -101,6 +109,8 @@ def make_mario_env(
     env = MarioEpisodeStats(env)
     if noop_max:
         env = NoopStart(env, noop_max)
+    if stall_steps is not None:
+        env = StallTermination(env, stall_steps, penalty=STALL_PENALTY * reward_scale)
     if seed is not None:
         env.action_space.seed(seed)
         env.reset(seed=seed)

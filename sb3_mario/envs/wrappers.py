@@ -16,6 +16,9 @@ from sb3_mario.envs.backend import MarioBackendEnv
 from sb3_mario.errors import EnvConfigError
 from sb3_mario.params import check_env_kwargs
 
+# What a stall costs (before ``reward_scale``): a death's reward, after the backend's clip to [-15, 15].
+STALL_PENALTY = -15.0
+
 # Info keys of gym-super-mario-bros that SB3's Monitor copies into its CSV and ``info["episode"]``.
 MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", "coins", "time", "life")
 
@@ -134,3 +137,46 @@ class NoopStart(gymnasium.Wrapper):
                 obs, info = self.env.reset()
         info["noops"] = n_noops
         return obs, info
+
+
+class StallTermination(gymnasium.Wrapper):
+    """End an episode as lost when Mario's furthest x has not grown for ``stall_steps`` agent steps in a row.
+
+    A greedy agent that presses ``right`` against a wall stands there until the time limit; with a high discount the
+    value of that loop falls only a little per target update, so it can stay the greedy choice for hundreds of
+    thousands of steps. Ending the episode with a death's penalty anchors it and frees the rest of the episode's
+    steps for learning. Counted from the end of ``reset`` (no-op starts included there), from ``info["max_x_pos"]``
+    of :class:`MarioEpisodeStats`; the step that ends an episode this way has ``info["stalled"] = True`` and
+    ``is_success = False``. gymnasium and SB3 have no such wrapper (``TimeLimit`` truncates on a step count only).
+
+    :param env: an env whose infos carry ``max_x_pos`` (:class:`MarioEpisodeStats` inside)
+    :param stall_steps: steps without a new furthest x that end the episode (>= 1)
+    :param penalty: reward added on the step that ends it, in the env's reward units
+    """
+
+    def __init__(self, env: gymnasium.Env, stall_steps: int, penalty: float = STALL_PENALTY) -> None:
+        super().__init__(env)
+        check_env_kwargs(stall_steps=stall_steps)
+        self.stall_steps = stall_steps
+        self.penalty = float(penalty)
+        self._best_x = 0
+        self._since = 0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._best_x, self._since = int(info.get("max_x_pos", 0)), 0
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        max_x = int(info.get("max_x_pos", 0))
+        if max_x > self._best_x:
+            self._best_x, self._since = max_x, 0
+        else:
+            self._since += 1
+        if self._since >= self.stall_steps and not (terminated or truncated):
+            reward = float(reward) + self.penalty
+            terminated = True
+            info["stalled"] = True
+            info["is_success"] = False
+        return obs, reward, terminated, truncated, info
