@@ -12,8 +12,22 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import NatureCNN
 
 from sb3_mario import DDQN, FrameStackReplayBuffer, MarioCNN, make_mario_vec_env
-from sb3_mario.ddqn import double_q_target
+from sb3_mario.ddqn import advantage_learning_target, double_q_target
 from sb3_mario.errors import ConfigError
+
+
+class TwoArmedBandit(gymnasium.Env):
+    """One step per episode from a constant observation: action 0 pays 1, action 1 pays 0.9."""
+
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 1.0 if action == 0 else 0.9, True, False, {}
 
 
 def cartpole(n_envs=1, seed=0):
@@ -63,6 +77,53 @@ def test_train_uses_the_double_q_target():
     assert model.logger.name_to_value["train/loss"] == pytest.approx(expected, rel=1e-5)
     assert 0.0 <= model.logger.name_to_value["train/argmax_disagreement"] <= 1.0
     assert "train/q_mean" in model.logger.name_to_value
+
+
+def test_advantage_learning_target_by_hand():
+    targets = th.tensor([[10.0], [2.0], [6.2]])
+    q_target = th.tensor([[1.0, 4.0], [3.0, 0.0], [5.0, 5.0]])
+    actions = th.tensor([[0], [0], [1]])
+    # gaps to the best action: 4 - 1 = 3, 3 - 3 = 0 (greedy), 5 - 5 = 0 (a tie counts as greedy)
+    out = advantage_learning_target(targets, q_target, actions, 0.9)
+    np.testing.assert_allclose(out.numpy().ravel(), [10.0 - 0.9 * 3, 2.0, 6.2], rtol=1e-6)
+    assert th.equal(advantage_learning_target(targets, q_target, actions, 0.0), targets)
+
+
+def test_train_uses_the_advantage_learning_target():
+    model = small_ddqn(learning_starts=0, advantage_learning=0.9)
+    model.learn(64)
+    with th.no_grad():
+        for p in model.q_net_target.parameters():
+            p.add_(th.randn_like(p))
+    np.random.seed(7)
+    batch = model.replay_buffer.sample(16)
+    with th.no_grad():
+        double = double_q_target(
+            model.q_net(batch.next_observations), model.q_net_target(batch.next_observations), batch.rewards,
+            batch.dones, model.gamma,
+        )  # fmt: skip
+        q_target = model.q_net_target(batch.observations)
+        gaps = q_target.max(dim=1, keepdim=True).values - th.gather(q_target, 1, batch.actions.long())
+        q = th.gather(model.q_net(batch.observations), 1, batch.actions.long())
+    assert gaps.max() > 0  # some sampled actions are not the target network's greedy ones
+    expected = th.nn.functional.smooth_l1_loss(q, double - 0.9 * gaps).item()
+    assert not np.isclose(expected, th.nn.functional.smooth_l1_loss(q, double).item())
+    np.random.seed(7)
+    model.train(gradient_steps=1, batch_size=16)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_advantage_learning_widens_the_action_gap():
+    """On a two-action bandit with rewards 1 and 0.9 (gap 0.1), alpha 0.9 learns a gap of 0.1 / (1 - 0.9) = 1."""
+    gaps = {}
+    for alpha in (0.0, 0.9):
+        model = small_ddqn(env=make_vec_env(TwoArmedBandit), learning_starts=0, advantage_learning=alpha,
+                           learning_rate=1e-2, target_update_interval=20, exploration_final_eps=1.0, seed=1)  # fmt: skip
+        model.learn(3000)
+        q = model.q_net(th.zeros(1, 1)).detach().numpy().ravel()
+        gaps[alpha] = q[0] - q[1]
+    assert gaps[0.0] == pytest.approx(0.1, abs=0.03)
+    assert gaps[0.9] == pytest.approx(1.0, abs=0.15)
 
 
 def test_networks_separate_synced_and_diverging():
@@ -286,6 +347,7 @@ def test_mario_cnn_rejects_bad_spaces(space, match):
         ({"exploration_decay": 0.0}, "exploration_decay"),
         ({"n_steps": 0}, "n_steps"),
         ({"max_grad_norm": -1.0}, "max_grad_norm"),
+        ({"advantage_learning": 1.0}, r"advantage_learning: must be a number in \[0.0, 0.99\]"),
     ],
 )
 def test_bad_hyperparameters(kwargs, match):
