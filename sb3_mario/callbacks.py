@@ -294,7 +294,10 @@ class ProtocolEvalCallback(BaseCallback):
         self._record(seed, quick, result, confirmation, train_seconds)
         if self.verbose >= 1:
             confirmed = f", confirmed {confirmation.summary()}" if confirmation is not None else ""
-            print(f"eval at {self.num_timesteps} steps: {quick.summary()}{confirmed}{' (new best)' if new_best else ''}")
+            print(
+                f"eval at {self.num_timesteps} steps: {quick.summary()}{confirmed}{' (new best)' if new_best else ''}; "
+                f"greedy actions {result.action_mix(self.env_kwargs)}"
+            )
         return self.reached is None
 
     def _record(
@@ -309,6 +312,8 @@ class ProtocolEvalCallback(BaseCallback):
         self.logger.record("eval/mean_x_pos", result.mean_x)
         self.logger.record("eval/max_x_pos", max(e.max_x for e in result.episodes))
         self.logger.record("eval/episodes", result.n)
+        for i, share in enumerate(result.action_shares):  # a share near 1 is a constant policy (README "Evaluation")
+            self.logger.record(f"eval/action_{i}_share", share)
         if confirmation is not None:
             self.logger.record("eval/confirm_flag_rate", confirmation.flag_rate)
         if train_seconds > 0:

@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--episodes must be >= 1")
     if (args.model is None) == (args.pretrained is None):
         p.error("give a model zip or run folder, or --pretrained ENV_ID (not both)")
+    action_mix = ""
     try:
         if args.record and Path(args.record).suffix not in VIDEO_SUFFIXES:
             raise Sb3MarioError(f"--record: use a .mp4 or .gif file name, got {args.record!r}")
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 for i, e in enumerate(result.episodes)
             ]
             frames = recorded or []
+            action_mix = f"greedy actions {result.action_mix(env_kwargs)}"
         else:
             stats, frames = play(
                 model,
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     flags = sum(s["flag"] for s in stats)
     print(f"{path}: {flags}/{len(stats)} flags, mean x_pos {np.mean([s['x_pos'] for s in stats]):.0f}")
+    if action_mix:
+        print(action_mix)
     if args.record:
         try:
             print(f"wrote {write_video(frames, args.record)} ({len(frames)} frames)")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_mario.envs import make_mario_env
+from sb3_mario.envs import make_mario_env, resolve_actions
 
 PROTOCOL_STICKY_ACTIONS = 0.25
 PROTOCOL_NOOP_MAX = 30
@@ -44,7 +44,8 @@ class EvaluationStopped(Exception):
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """One protocol episode: its seed, whether it reached the flag, the furthest x, agent steps and no-ops taken."""
+    """One protocol episode: its seed, whether it reached the flag, the furthest x, agent steps and no-ops taken, and
+    how often each action was chosen (``actions[i]``: steps on action ``i``)."""
 
     seed: int
     flag: bool
@@ -52,6 +53,7 @@ class EpisodeResult:
     steps: int
     noops: int
     game_return: float
+    actions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,35 @@ class ProtocolResult:
         """What ranks two evaluations: the flag rate, ties broken by the mean furthest x."""
         return (self.flag_rate, self.mean_x)
 
+    @property
+    def action_shares(self) -> tuple[float, ...]:
+        """The share of all greedy steps spent on each action: a policy near (0, 1) is "always action 1", which on
+        1-1 with ``repeat_jump`` clears without having learned to play (README "Evaluation")."""
+        size = max((len(e.actions) for e in self.episodes), default=0)
+        counts = np.zeros(size)
+        for e in self.episodes:
+            counts[: len(e.actions)] += e.actions
+        total = counts.sum()
+        return tuple(float(c / total) for c in counts) if total else ()
+
+    def action_mix(self, env_kwargs: dict[str, Any] | None = None) -> str:
+        """The action shares as text, e.g. ``"[right] 3%, [right, A] 97%"``.
+
+        :param env_kwargs: the model's saved env settings (``mario_env``); their ``actions`` name the actions, which
+            are otherwise named by index
+        """
+        actions = resolve_actions(env_kwargs["actions"]) if env_kwargs and "actions" in env_kwargs else None
+        return ", ".join(f"{_action_name(i, actions)} {share:.0%}" for i, share in enumerate(self.action_shares))
+
     def __add__(self, other: ProtocolResult) -> ProtocolResult:
         return ProtocolResult(self.episodes + other.episodes)
 
     def summary(self) -> str:
         return f"{self.flags}/{self.n} flags ({self.flag_rate:.0%}), mean x {self.mean_x:.0f}"
+
+
+def _action_name(i: int, actions: list[list[str]] | None) -> str:
+    return f"[{', '.join(actions[i])}]" if actions is not None and i < len(actions) else f"action {i}"
 
 
 def protocol_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +178,7 @@ def _play(
     """Episodes ``seed``, ``seed + 1`` ... under the protocol, in this process."""
     render_mode = "rgb_array" if record is not None else None
     env = make_mario_env(**protocol_env_kwargs(env_kwargs), render_mode=render_mode)
+    n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
     scale = float(env_kwargs.get("reward_scale", 1.0))
     episodes = []
     try:
@@ -159,18 +186,28 @@ def _play(
             obs, info = env.reset(seed=seed + i)
             noops = int(info.get("noops", 0))
             steps, total, done = 0, 0.0, False
+            chosen = np.zeros(n_actions, dtype=np.int64)
             while not done:
                 if should_stop is not None and should_stop():
                     raise EvaluationStopped
                 action, _ = model.predict(obs, deterministic=True)
                 obs, reward, terminated, truncated, info = env.step(int(action))
+                chosen[int(action)] += 1
                 steps += 1
                 total += float(reward)
                 done = terminated or truncated
                 if record is not None:
                     record.append(env.render())  # type: ignore[arg-type]
             episodes.append(
-                EpisodeResult(seed + i, bool(info["flag_get"]), int(info["max_x_pos"]), steps, noops, total / scale)
+                EpisodeResult(
+                    seed + i,
+                    bool(info["flag_get"]),
+                    int(info["max_x_pos"]),
+                    steps,
+                    noops,
+                    total / scale,
+                    tuple(int(c) for c in chosen),
+                )
             )
     finally:
         env.close()

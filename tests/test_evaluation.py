@@ -60,6 +60,9 @@ def test_constant_jump_baseline_clears_1_1_with_repeat_jump():
     # [right, A] hops through the level, sticky actions or not
     result = evaluate_protocol(Constant(1), {"env_id": ENV, "repeat_jump": True}, n_episodes=2, seed=7)
     assert result.flags == 2 and result.mean_x > 3100
+    # every greedy step is counted, on the action chosen: what tells a constant policy from a learned one
+    assert all(e.actions == (0, e.steps) for e in result.episodes) and result.action_shares == (0.0, 1.0)
+    assert result.action_mix({"actions": [["right"], ["right", "A"]]}) == "[right] 0%, [right, A] 100%"
     # without repeat_jump a held A jumps once, at the start: Mario then walks into the first Goomba (x 296)
     once = evaluate_protocol(Constant(1), {"env_id": ENV, "repeat_jump": False}, n_episodes=1, seed=7)
     assert once.flags == 0 and once.mean_x < 400
@@ -75,6 +78,10 @@ def test_score_and_summary_by_hand():
     assert a.score > b.score  # flags first
     assert (a + b).n == 4 and (a + b).flags == 1
     assert a.summary() == "1/2 flags (50%), mean x 2150"
+    mixed = ProtocolResult((EpisodeResult(0, True, 3161, 8, 0, 1.0, (2, 6)), EpisodeResult(1, False, 900, 4, 0, 1.0, (4, 0))))
+    assert mixed.action_shares == (0.5, 0.5)  # 6 of 12 steps each: pooled over steps, not averaged per episode
+    assert ProtocolResult((EpisodeResult(0, True, 3161, 8, 0, 1.0, (2, 6)),)).action_mix() == "action 0 25%, action 1 75%"
+    assert a.action_shares == () and a.action_mix() == ""  # episodes built without action counts
     with pytest.raises(ValueError):
         evaluate_protocol(Constant(0), {"env_id": ENV}, n_episodes=0, seed=0)
 

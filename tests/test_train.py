@@ -57,7 +57,7 @@ def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     result = train(
         tmp, "-n", 256, "--eval-freq", 128, "--eval-episodes", 1, "--confirm-episodes", 1, "--save-freq", 128,
-        "--save-replay-buffer", *TINY,
+        "--save-replay-buffer", "--verbose", 1, *TINY,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp, tmp / "logs" / "ddqn" / f"{ENV}_1", result
@@ -66,6 +66,8 @@ def tiny_run(tmp_path_factory):
 def test_run_folder_files(tiny_run):
     _, run, result = tiny_run
     assert "done at 2" in result.stdout
+    # each evaluation line says how the greedy policy splits its steps (a constant policy shows as 0 % / 100 %)
+    assert re.search(r"^eval at \d+ steps: .*; greedy actions \[right\] \d+%, \[right, A\] \d+%$", result.stdout, re.M)
     # nothing on stderr but, on CPUs that emulate bfloat16, the one line saying the 1-1 entry's autocast_bf16 is off
     assert all(line.startswith("warning: autocast_bf16 ignored: ") for line in result.stderr.splitlines())
     for name in (
@@ -244,6 +246,7 @@ def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path):
     played = run_cli("sb3_mario.enjoy", final, "--protocol", "--episodes", 1, "--seed", 1_000_000_000)
     assert played.returncode == 0, played.stderr[-2000:]
     assert "/1 flags" in played.stdout
+    assert re.search(r"^greedy actions \[right\] \d+%, \[right, A\] \d+%$", played.stdout, re.M), played.stdout
 
 
 def test_wall_clock_budget_is_cumulative_over_resumes(tmp_path):
