@@ -221,6 +221,7 @@ DDQN_PARAMS: dict[str, Param] = {
     "exploration_decay": Param(number_in(0.0, 1.0, low_open=True), "model", ("float", 1 - 1e-4, 1 - 1e-7, True)),
     "ez_greedy_mu": Param(optional(number_in(1.0, 100.0, low_open=True)), "model"),  # zeta exponent, > 1
     "advantage_learning": Param(number_in(0.0, 0.99), "model"),  # alpha; 1 would leave no fixed point
+    "augment_shift": Param(int_at_least(0), "model"),  # pixels of DrQ's random shift
     "overlap_learning": Param(boolean, "model"),
     "autocast_bf16": Param(boolean, "model"),
     "replay_buffer_class": Param(optional(named("DDQN_REPLAY_BUFFERS")), "refuse"),

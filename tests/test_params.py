@@ -21,6 +21,7 @@ NEW_VALUES = {
     "exploration_initial_eps": 0.9, "exploration_final_eps": 0.02, "max_grad_norm": 5.0, "stats_window_size": 7,
     "policy_kwargs": {"net_arch": [8]}, "exploration_schedule": "linear", "exploration_decay": 0.9,
     "overlap_learning": False, "autocast_bf16": True, "ez_greedy_mu": 3.0, "advantage_learning": 0.5,
+    "augment_shift": 2,
     "n_timesteps": 10,
     "policy": "MlpPolicy", "n_envs": 2,
     "env_kwargs": {"noop_max": 3}, "stop_flag_rate": 0.5, "max_hours": 1.0,
@@ -74,7 +75,11 @@ def saved(tmp_path_factory):
 @pytest.mark.parametrize("key", [k for k, p in DDQN_PARAMS.items() if p.resume == "model"])
 def test_model_keys_act_on_a_resumed_model(saved, key):
     value = NEW_VALUES[key]
-    model = DDQN.load(saved / "m.zip", env=make_vec_env("CartPole-v1"), device="cpu", **{key: value})
+    if key == "augment_shift":  # image observations only
+        env = make_mario_vec_env(vec_env="dummy", screen_size=36)
+        model = DDQN.load(saved / "mario.zip", env=env, device="cpu", **{key: value})
+    else:
+        model = DDQN.load(saved / "m.zip", env=make_vec_env("CartPole-v1"), device="cpu", **{key: value})
     if key == "train_freq":
         assert model.train_freq.frequency == value
     elif key == "exploration_schedule":  # SB3's DQN keeps its own schedule object under that name

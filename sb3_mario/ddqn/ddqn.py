@@ -16,6 +16,7 @@ from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
 from torch.nn import functional as F
 
 from sb3_mario.buffers import FrameStackReplayBuffer, is_frame_stack_space
+from sb3_mario.ddqn.augment import draw_shifts, random_shift
 from sb3_mario.ddqn.engine import LearnerEngine, UpdateStats
 from sb3_mario.ddqn.exploration import TemporallyExtendedExploration
 from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
@@ -112,6 +113,9 @@ class DDQN(LearnerEngine, DQN):
     :param advantage_learning: advantage learning's ``alpha`` in ``[0, 0.99]`` (Bellemare et al., 2016; the paper:
         0.9): the TD target of a non-greedy action is lowered by ``alpha`` times its gap to the greedy one
         (:func:`advantage_learning_target`), widening the action gaps; 0: the plain double-Q target
+    :param augment_shift: DrQ's random shift (Kostrikov et al., 2021; Atari: 4): every replayed observation and next
+        observation is shifted by up to this many pixels, each its own draw (:mod:`sb3_mario.ddqn.augment`); image
+        observations only; 0: no augmentation
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
     :param overlap_learning: in ``learn()``, run gradient steps in a background thread while the envs step, acting
         with the weights from before the update in flight (a one-update policy lag); ``False``: the plain loop
@@ -157,6 +161,7 @@ class DDQN(LearnerEngine, DQN):
         exploration_fraction: float = 0.1,
         ez_greedy_mu: float | None = None,
         advantage_learning: float = 0.0,
+        augment_shift: int = 0,
         max_grad_norm: float | None = None,
         overlap_learning: bool = True,
         autocast_bf16: bool = False,
@@ -187,6 +192,7 @@ class DDQN(LearnerEngine, DQN):
                 exploration_fraction=exploration_fraction,
                 ez_greedy_mu=ez_greedy_mu,
                 advantage_learning=advantage_learning,
+                augment_shift=augment_shift,
                 max_grad_norm=max_grad_norm,
                 **({} if callable(learning_rate) else {"learning_rate": learning_rate}),
             ),
@@ -233,6 +239,7 @@ class DDQN(LearnerEngine, DQN):
         self.ez_greedy_mu = ez_greedy_mu
         self._ez: TemporallyExtendedExploration | None = None  # the repeats in progress (not saved)
         self.advantage_learning = advantage_learning
+        self.augment_shift = augment_shift
         self.overlap_learning = overlap_learning  # the learner engine's settings (sb3_mario.ddqn.engine)
         self.autocast_bf16 = autocast_bf16
         # the Mario env settings (make_mario_env kwargs) the model was built on, saved with it so that enjoy, -i,
@@ -285,6 +292,11 @@ class DDQN(LearnerEngine, DQN):
         return int(self.exploration_fraction * self.exploration_budget)
 
     def _setup_model(self) -> None:
+        # here, not in __init__, so that load(..., augment_shift=n) and -i -params are checked too
+        if self.augment_shift > 0 and len(getattr(self.observation_space, "shape", None) or ()) != 3:
+            raise ConfigError(
+                f"augment_shift: needs image observations (channels, height, width), got {self.observation_space}"
+            )
         if "gradient_steps" in self.__dict__:  # load(..., gradient_steps=n) writes the instance dict, not the property
             self.gradient_steps = self.__dict__.pop("gradient_steps")
         if "gamma" in self.__dict__:  # load() writes the instance dict, not the property
@@ -359,6 +371,15 @@ class DDQN(LearnerEngine, DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         batches = [self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(gradient_steps)]
+        if self.augment_shift > 0:  # drawn here, in the main thread, from the generator the buffer samples with
+            pad = self.augment_shift
+            batches = [
+                b._replace(
+                    observations=random_shift(b.observations, draw_shifts(len(b.observations), pad), pad),
+                    next_observations=random_shift(b.next_observations, draw_shifts(len(b.observations), pad), pad),
+                )
+                for b in batches
+            ]
         self.run_update(lambda: self._gradient_steps(batches))
 
     def _gradient_steps(self, batches: Sequence[ReplayBufferSamples | PrioritizedSamples]) -> UpdateStats:
