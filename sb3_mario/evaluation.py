@@ -32,6 +32,7 @@ import numpy as np
 import torch as th
 
 from sb3_mario.envs import make_mario_env, resolve_actions
+from sb3_mario.envs.actions import DEFAULT_ACTIONS
 
 PROTOCOL_STICKY_ACTIONS = 0.25
 PROTOCOL_NOOP_MAX = 30
@@ -97,10 +98,10 @@ class ProtocolResult:
     def action_mix(self, env_kwargs: dict[str, Any] | None = None) -> str:
         """The action shares as text, e.g. ``"[right] 3%, [right, A] 97%"``.
 
-        :param env_kwargs: the model's saved env settings (``mario_env``); their ``actions`` name the actions, which
-            are otherwise named by index
+        :param env_kwargs: the env settings the episodes were played with (a model's ``mario_env``): their action set
+            (or the default one) names the actions; ``None``: actions are named by index
         """
-        actions = resolve_actions(env_kwargs["actions"]) if env_kwargs and "actions" in env_kwargs else None
+        actions = None if env_kwargs is None else resolve_actions(env_kwargs.get("actions", DEFAULT_ACTIONS))
         return ", ".join(f"{_action_name(i, actions)} {share:.0%}" for i, share in enumerate(self.action_shares))
 
     def __add__(self, other: ProtocolResult) -> ProtocolResult:

@@ -34,9 +34,10 @@ class NoiseImages(gymnasium.Env):
 def test_random_shift_by_hand():
     x = th.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).to(th.uint8)
     out = random_shift(x, np.array([[0, 2], [1, 1]]), pad=1)
-    assert out.dtype == th.uint8 and out.shape == x.shape
-    # sample 0: up 1 row (offset 0 - pad), right 1 column (2 - pad); the border pixel repeats where the crop leaves
-    # the image. Channel 1 holds 20..39 as rows 20-24, 25-29, 30-34, 35-39.
+    assert out.dtype == th.uint8 and out.shape == x.shape and out.is_contiguous()
+    # sample 0: the crop window moves up 1 row (offset 0 - pad) and right 1 column (2 - pad), so the content moves
+    # down and left, the border pixel repeating where the window leaves the image: out[i, j] = x[max(i - 1, 0),
+    # min(j + 1, 4)]. Channel 1 holds 20..39 as rows 20-24, 25-29, 30-34, 35-39.
     expected = th.tensor(
         [[21, 22, 23, 24, 24], [21, 22, 23, 24, 24], [26, 27, 28, 29, 29], [31, 32, 33, 34, 34]], dtype=th.uint8
     )
@@ -99,3 +100,5 @@ def test_augment_shift_is_saved_and_checked(tmp_path):
         DDQN("MlpPolicy", make_vec_env("CartPole-v1"), augment_shift=4, device="cpu")
     with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got -1$"):
         image_ddqn(augment_shift=-1)
+    with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got 2.5$"):
+        DDQN.load(tmp_path / "m.zip", device="cpu", augment_shift=2.5)  # checked on load (and -i -params) too

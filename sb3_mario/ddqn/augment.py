@@ -41,4 +41,5 @@ def random_shift(images: th.Tensor, shifts: np.ndarray | th.Tensor, pad: int) ->
     cols = (th.arange(width, device=images.device) + offsets[:, 1:]).clamp_(0, width - 1)  # (batch, width)
     index = th.arange(batch, device=images.device)[:, None, None]
     # the advanced indices broadcast to (batch, height, width); the channel slice goes last
-    return images[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    # contiguous: the same memory layout (and so the same convolution kernels) as an unshifted batch
+    return images[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()

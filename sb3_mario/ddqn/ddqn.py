@@ -293,7 +293,9 @@ class DDQN(LearnerEngine, DQN):
 
     def _setup_model(self) -> None:
         # here, not in __init__, so that load(..., augment_shift=n) and -i -params are checked too
-        if self.augment_shift > 0 and len(getattr(self.observation_space, "shape", None) or ()) != 3:
+        DDQN_PARAMS["augment_shift"].check("augment_shift", self.augment_shift)
+        shape: tuple[int, ...] = getattr(self.observation_space, "shape", None) or ()
+        if self.augment_shift > 0 and (len(shape) != 3 or shape[0] >= min(shape[1:])):  # channels first, as SB3's
             raise ConfigError(
                 f"augment_shift: needs image observations (channels, height, width), got {self.observation_space}"
             )
@@ -375,8 +377,8 @@ class DDQN(LearnerEngine, DQN):
             pad = self.augment_shift
             batches = [
                 b._replace(
-                    observations=random_shift(b.observations, draw_shifts(len(b.observations), pad), pad),
-                    next_observations=random_shift(b.next_observations, draw_shifts(len(b.observations), pad), pad),
+                    observations=random_shift(b.observations, draw_shifts(batch_size, pad), pad),
+                    next_observations=random_shift(b.next_observations, draw_shifts(batch_size, pad), pad),
                 )
                 for b in batches
             ]

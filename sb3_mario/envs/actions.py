@@ -22,6 +22,9 @@ BUTTON_BITS: dict[str, int] = {
 }
 _CANONICAL = {name.lower(): name for name in BUTTON_BITS}
 
+# The action set of an env that names none (make_mario_env's default, as in the tutorial).
+DEFAULT_ACTIONS = "tutorial"
+
 # The same lists as gym_super_mario_bros.actions, plus the tutorial's two-action set.
 ACTION_SETS: dict[str, list[list[str]]] = {
     "tutorial": [["right"], ["right", "A"]],

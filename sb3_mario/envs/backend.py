@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_mario._quiet import silence_gym_notice
-from sb3_mario.envs.actions import BUTTON_BITS, ActionsSpec, action_bytes, resolve_actions
+from sb3_mario.envs.actions import BUTTON_BITS, DEFAULT_ACTIONS, ActionsSpec, action_bytes, resolve_actions
 from sb3_mario.errors import EnvConfigError, EnvStateError
 from sb3_mario.params import check_env_kwargs
 
@@ -132,7 +132,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     def __init__(
         self,
         env_id: str = "SuperMarioBros-1-1-v0",
-        actions: ActionsSpec = "tutorial",
+        actions: ActionsSpec = DEFAULT_ACTIONS,
         render_mode: str | None = None,
         repeat_jump: bool = False,
         sticky_actions: float = 0.0,

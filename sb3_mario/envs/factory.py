@@ -13,7 +13,7 @@ from gymnasium.wrappers import FrameStackObservation, TimeLimit, TransformReward
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from sb3_mario.envs.actions import ActionsSpec, resolve_actions
+from sb3_mario.envs.actions import DEFAULT_ACTIONS, ActionsSpec, resolve_actions
 from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
@@ -32,7 +32,7 @@ VEC_ENV_TYPES = ("dummy", "subproc")
 
 def make_mario_env(
     env_id: str = "SuperMarioBros-1-1-v0",
-    actions: ActionsSpec = "tutorial",
+    actions: ActionsSpec = DEFAULT_ACTIONS,
     frame_skip: int = 4,
     screen_size: int | tuple[int, int] = 84,
     frame_stack: int = 4,
@@ -168,7 +168,7 @@ def make_mario_vec_env(
         raise EnvConfigError(f"vec_env must be one of {', '.join(VEC_ENV_TYPES)}, got {vec_env!r}")
     # Validate in this process so that a bad id or action set is a clear error here, not a dead worker.
     check_env_id(env_id)
-    resolve_actions(env_kwargs.get("actions", "tutorial"))
+    resolve_actions(env_kwargs.get("actions", DEFAULT_ACTIONS))
     env_kwargs = {**env_kwargs, "env_id": env_id}
     kwargs: dict[str, Any] = dict(
         env_id=partial(make_mario_env if vec_env == "dummy" else _make_worker_env, **env_kwargs),
