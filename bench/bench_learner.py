@@ -1,5 +1,5 @@
 """Gradient-step latency, batch 32, CnnPolicy on 4x84x84: DDQN (double-Q: 3 forward passes) vs SB3 DQN (2), and DDQN
-with the opt-in bf16 autocast.
+with the opt-in bf16 autocast, and DDQN with DrQ's random shift (``augment_shift=4``).
 
 Both learners sample from buffers holding the same transitions; the contenders alternate, warm-up excluded.
 """
@@ -30,6 +30,7 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
     models = {
         "ddqn": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu"),
         "ddqn_bf16": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", autocast_bf16=True),
+        "ddqn_shift4": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", augment_shift=4),
         "sb3_dqn": DQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", learning_rate=2.5e-4, gamma=0.9),
     }
     for model in models.values():
@@ -53,6 +54,7 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
         "ratios": {
             "ddqn_vs_sb3_dqn_time": res["ddqn"]["median"] / res["sb3_dqn"]["median"],
             "ddqn_bf16_vs_ddqn_time": res["ddqn_bf16"]["median"] / res["ddqn"]["median"],
+            "ddqn_shift4_vs_ddqn_time": res["ddqn_shift4"]["median"] / res["ddqn"]["median"],
         },
     }
     write_result("learner", out)
@@ -66,6 +68,7 @@ def table(out: dict) -> str:
         + "".join(row + "\n" for row in median_rows(c))
         + f"| time ratio DDQN / SB3 DQN | {out['ratios']['ddqn_vs_sb3_dqn_time']:.2f} | |\n"
         + f"| time ratio DDQN bf16 / DDQN | {out['ratios']['ddqn_bf16_vs_ddqn_time']:.2f} | |\n"
+        + f"| time ratio DDQN augment_shift 4 / DDQN | {out['ratios']['ddqn_shift4_vs_ddqn_time']:.2f} | |\n"
     )
 
 
