@@ -7,9 +7,11 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn.dqn import DQN
 from stable_baselines3.dqn.policies import DQNPolicy, MultiInputPolicy
@@ -294,11 +296,11 @@ class DDQN(LearnerEngine, DQN):
     def _setup_model(self) -> None:
         # here, not in __init__, so that load(..., augment_shift=n) and -i -params are checked too
         DDQN_PARAMS["augment_shift"].check("augment_shift", self.augment_shift)
-        shape: tuple[int, ...] = getattr(self.observation_space, "shape", None) or ()
-        if self.augment_shift > 0 and (len(shape) != 3 or shape[0] >= min(shape[1:])):  # channels first, as SB3's
-            raise ConfigError(
-                f"augment_shift: needs image observations (channels, height, width), got {self.observation_space}"
-            )
+        space = getattr(self, "observation_space", None)
+        if self.augment_shift > 0 and not (
+            isinstance(space, spaces.Box) and len(space.shape) == 3 and is_image_space_channels_first(space)
+        ):
+            raise ConfigError(f"augment_shift: needs image observations (channels, height, width), got {space}")
         if "gradient_steps" in self.__dict__:  # load(..., gradient_steps=n) writes the instance dict, not the property
             self.gradient_steps = self.__dict__.pop("gradient_steps")
         if "gamma" in self.__dict__:  # load() writes the instance dict, not the property
