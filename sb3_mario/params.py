@@ -165,7 +165,8 @@ POLICY_KWARGS: dict[str, Check] = {
     "optimizer_kwargs": mapping(),
 }
 
-# make_mario_env's settings (env_kwargs); actions, screen_size and frame_stack shape the spaces the network was built on
+# make_mario_env's settings (env_kwargs); actions, screen_size and frame_stack shape the spaces the network was built
+# on, show_buttons what its input shows
 ENV_PARAMS: dict[str, Param] = {
     "actions": Param(actions, "refuse"),
     "frame_skip": Param(int_at_least(1), "env"),
@@ -178,6 +179,7 @@ ENV_PARAMS: dict[str, Param] = {
     "repeat_jump": Param(boolean, "env"),
     "sticky_actions": Param(probability, "env"),
     "stall_steps": Param(optional(int_at_least(1)), "env"),
+    "show_buttons": Param(boolean, "refuse"),  # what the network's input shows
 }
 
 RUN_PARAMS: dict[str, Param] = {

@@ -35,7 +35,7 @@ from sb3_mario.callbacks import (
 )
 from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
-from sb3_mario.envs.factory import mario_env_of
+from sb3_mario.envs.factory import env_defaults, mario_env_of
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
 from sb3_mario.evaluation import close_workers, default_workers
 from sb3_mario.experiment import make_env, make_evaluation, make_model
@@ -171,10 +171,11 @@ class Run:
             asked = overrides.get("env_kwargs") or {}
             if not isinstance(asked, dict):
                 raise ConfigError(f"-params env_kwargs: expected a mapping, got {asked!r}")
+            defaults = env_defaults()  # a zip saved before a setting existed was built with its default
             shape = sorted(
                 k
                 for k, value in asked.items()
-                if k in ENV_PARAMS and ENV_PARAMS[k].resume == "refuse" and value != saved.get(k, value)
+                if k in ENV_PARAMS and ENV_PARAMS[k].resume == "refuse" and value != saved.get(k, defaults[k])
             )
             if shape:
                 raise ConfigError(f"-params env_kwargs {', '.join(shape)}: cannot be changed when resuming (-i)")

@@ -15,7 +15,16 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sb3_mario
 from sb3_mario import make_mario_env, make_mario_vec_env
-from sb3_mario.envs import LEGACY_BACKEND, MARIO_INFO_KEYS, MarioBackendEnv, MarioFrameSkip, resolve_actions
+from sb3_mario.envs import (
+    BUTTON_BITS,
+    LEGACY_BACKEND,
+    MARIO_INFO_KEYS,
+    ButtonsObservation,
+    GrayResizeObservation,
+    MarioBackendEnv,
+    MarioFrameSkip,
+    resolve_actions,
+)
 from sb3_mario.errors import EnvConfigError, EnvStateError
 
 FLAG_RUN = pathlib.Path(__file__).parent / "data" / "flag_run_1-1.json"
@@ -421,6 +430,66 @@ def test_sticky_actions_then_repeat_jump_per_frame():
     agent_side = _sticky_trace(0.5, [1, 2] * 20, repeat_jump=False)
     assert len(sticky) == len(agent_side) == 160
     assert all(s in (a, a & ~0x01) for s, a in zip(sticky, agent_side, strict=True))
+
+
+def _cells(frame):
+    """The 8 button cells of a show_buttons frame (4x4 pixels each at 84x84): 1 lit, 0 dark, None otherwise."""
+    strip = frame[:4, :32].reshape(4, 8, 4).transpose(1, 0, 2).reshape(8, 16)
+    return [1 if (c == 255).all() else 0 if (c == 0).all() else None for c in strip]
+
+
+def test_show_buttons_paints_the_byte_of_the_last_frame():
+    # 2 frames a step and sticky p = 0.5: the last frame's byte is often not the chosen one (13 of these 100 steps)
+    settings = {"frame_skip": 2, "sticky_actions": 0.5, "repeat_jump": True, "noop_max": 30}
+    shown = make_mario_env(show_buttons=True, **settings)
+    plain = make_mario_env(**settings)
+    assert shown.observation_space == plain.observation_space
+    obs, _ = shown.reset(seed=5)
+    plain_obs, _ = plain.reset(seed=5)
+    assert all(_cells(frame) == [0] * 8 for frame in obs)  # no button after reset and the no-ops
+    shown.unwrapped.pressed_log = []
+    rng = np.random.default_rng(0)
+    for t in range(100):
+        action = int(rng.integers(2))
+        obs, _, terminated, truncated, _ = shown.step(action)
+        plain_obs, *_ = plain.step(action)
+        byte = shown.unwrapped.pressed_log[-1]  # what the game got on the step's last frame
+        if terminated or truncated:  # a death at the first Goomba: the last frame's byte, then dark again
+            assert _cells(obs[-1]) == [(byte >> (7 - i)) & 1 for i in range(8)]
+            obs, _ = shown.reset(seed=t)
+            plain_obs, _ = plain.reset(seed=t)
+            byte = 0
+        assert _cells(obs[-1]) == [(byte >> (7 - i)) & 1 for i in range(8)], t  # right ... A, BUTTON_BITS order
+        # only the blank strip above the HUD changes: the same emulator run, frame for frame
+        assert (obs[:, 4:] == plain_obs[:, 4:]).all() and (obs[:, :4, 32:] == plain_obs[:, :4, 32:]).all()
+        assert (plain_obs[-1, :4] == plain_obs[-1, 0, 0]).all()
+    # without repeat_jump a held [right, A] keeps A lit: what the network needs to see to let go of it
+    held = make_mario_env(show_buttons=True, seed=0)
+    for action in (0, 1, 1, 1):
+        obs, *_ = held.step(action)
+    assert [_cells(frame) for frame in obs] == [[1, 0, 0, 0, 0, 0, 0, 0]] + [[1, 0, 0, 0, 0, 0, 0, 1]] * 3
+    assert held.get_wrapper_attr("mario_env_kwargs")["show_buttons"] is True
+    for env in (shown, plain, held):
+        env.close()
+
+
+@pytest.mark.parametrize(("size", "cell"), [(84, 4), (8, 1), ((36, 100), 1), ((100, 36), 2), ((63, 200), 3)])
+def test_show_buttons_lights_one_cell_per_button_at_any_size(size, cell):
+    backend = MarioBackendEnv()
+    env = ButtonsObservation(GrayResizeObservation(MarioFrameSkip(backend), screen_size=size))
+    assert env.cell == cell and env.observation_space == env.env.observation_space
+    blank = np.full(env.observation_space.shape, 140, np.uint8)
+    for i, name in enumerate(["right", "left", "down", "up", "start", "select", "B", "A"]):
+        backend.last_pressed = BUTTON_BITS[name]
+        painted = env.observation(blank)
+        expected = blank.copy()
+        expected[:cell, : 8 * cell] = 0
+        expected[:cell, i * cell : (i + 1) * cell] = 255  # that button's cell only, left to right
+        assert (painted == expected).all(), name
+    assert (blank == 140).all()  # the frame it was given is left as it was
+    with pytest.raises(EnvConfigError, match=r"^ButtonsObservation paints"):
+        ButtonsObservation(MarioFrameSkip(backend))  # RGB frames
+    backend.close()
 
 
 def test_noop_starts_press_no_button_and_carry_into_sticky_actions():

@@ -1,17 +1,23 @@
 """The hyperparameter definitions: every key validated, searched within its range, and resumed by its rule."""
 
 import argparse
+import pathlib
+import shutil
 
 import numpy as np
 import optuna
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
 
+import sb3_mario
 from sb3_mario import DDQN, make_mario_vec_env
 from sb3_mario.errors import ConfigError
 from sb3_mario.params import DDQN_PARAMS, DQN_PARAMS, ENV_PARAMS, RUN_PARAMS, params_of
+from sb3_mario.runs import read_model_data
 from sb3_mario.search_space import ONE_MINUS, sample_ddqn_params
 from sb3_mario.train import Run, build_parser
+
+PRETRAINED = pathlib.Path(sb3_mario.__file__).parent / "pretrained" / "SuperMarioBros-1-1-v0.zip"
 
 # a valid value for every key, different from the defaults, to resume with
 NEW_VALUES = {
@@ -27,7 +33,7 @@ NEW_VALUES = {
     "env_kwargs": {"noop_max": 3}, "stop_flag_rate": 0.5, "max_hours": 1.0,
     "actions": "right_only", "frame_skip": 3, "screen_size": 40, "frame_stack": 2, "max_pool": True,
     "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "repeat_jump": True, "sticky_actions": 0.1,
-    "stall_steps": 40,
+    "stall_steps": 40, "show_buttons": True,
 }  # fmt: skip
 
 
@@ -110,6 +116,15 @@ def test_env_keys_that_shape_the_network_are_refused(saved, key):
     value = NEW_VALUES[key]
     with pytest.raises(ConfigError, match=rf"^-params env_kwargs {key}: cannot be changed when resuming \(-i\)$"):
         Run(_resume_args(saved, "mario.zip", f"env_kwargs:{{{key}: {value}}}"), [])
+
+
+def test_a_zip_saved_before_a_setting_existed_keeps_its_default(saved):
+    # the shipped 1-1 model predates show_buttons: its network was trained without the painted buttons
+    shutil.copy(PRETRAINED, saved / "old.zip")
+    assert "show_buttons" not in read_model_data(saved / "old.zip")["mario_env"]
+    with pytest.raises(ConfigError, match=r"^-params env_kwargs show_buttons: cannot be changed when resuming \(-i\)$"):
+        Run(_resume_args(saved, "old.zip", "env_kwargs:{show_buttons: true}"), [])
+    assert Run(_resume_args(saved, "old.zip", "env_kwargs:{show_buttons: false}"), []).env_kwargs["show_buttons"] is False
 
 
 @pytest.mark.parametrize("key", [k for k, p in ENV_PARAMS.items() if p.resume == "env"])

@@ -99,6 +99,7 @@ def test_run_folder_files(tiny_run):
         "repeat_jump": True,
         "sticky_actions": 0.25,
         "stall_steps": None,
+        "show_buttons": False,
     }  # hyperparams/ddqn.yml's 1-1 entry, with TINY's env_kwargs merged in, every make_mario_env setting named
     assert yaml.safe_load((run / "checkpoints/latest.yml").read_text())["num_timesteps"] >= 256
     evaluations = np.load(run / "evaluations.npz")

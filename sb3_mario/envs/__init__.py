@@ -6,6 +6,7 @@ from sb3_mario.envs.factory import make_mario_env, make_mario_vec_env
 from sb3_mario.envs.registration import register_mario_envs
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
+    ButtonsObservation,
     GrayResizeObservation,
     MarioEpisodeStats,
     MarioFrameSkip,
@@ -18,6 +19,7 @@ __all__ = [
     "BUTTON_BITS",
     "LEGACY_BACKEND",
     "MARIO_INFO_KEYS",
+    "ButtonsObservation",
     "GrayResizeObservation",
     "MarioBackendEnv",
     "MarioEpisodeStats",

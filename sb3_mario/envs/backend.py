@@ -112,14 +112,17 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     :param render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (needs a display)
     :param repeat_jump: a held A jumps again when Mario lands. The game starts a jump only on a frame where A goes
         down, so an agent that keeps choosing an action with A (frame after frame, as a greedy policy does at a wall)
-        never jumps again, and nothing on screen tells it A is still held. With ``repeat_jump`` the env releases A for
-        one frame when Mario stands on the ground (RAM ``0x001D`` = 0) with A held for two frames or more;
-        jumps in the air, their height (A held while rising) and every other button are unchanged.
+        never jumps again, and nothing on screen tells it A is still held (``show_buttons`` of
+        :func:`~sb3_mario.make_mario_env` paints it). With ``repeat_jump`` the env releases A for one frame when Mario
+        stands on the ground (RAM ``0x001D`` = 0) with A held for two frames or more; jumps in the air, their height
+        (A held while rising) and every other button are unchanged.
     :param sticky_actions: probability ``p`` in ``[0, 1]`` that, on each emulator frame, the buttons of the previous
         frame are pressed again instead of the chosen ones: the ALE's sticky actions (Machado et al. 2018), which stop a
         greedy agent from replaying one memorised path. The previous frame's byte is the agent-side one (before
         ``repeat_jump`` lets go of A), carries across agent steps and no-op frames, and is 0 (no button) after
         ``reset``; draws come from the env's seeded ``np_random``, one per frame while ``p > 0``. 0 (default) is off.
+
+    :attr:`last_pressed` is the controller byte the game got on the last emulator frame (0 after ``reset``).
 
     Action index :attr:`noop_index` (one past the action space) presses no button: no-op starts use it, since action
     sets such as the tutorial's have no ``NOOP``.
@@ -153,6 +156,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._a_frames = 0  # consecutive frames A was held (repeat_jump)
         self.sticky_actions = check_sticky_actions(sticky_actions)
         self._prev_byte = 0  # agent-side buttons of the previous frame (sticky actions)
+        self.last_pressed = 0  # the byte the game got on the last frame (after sticky actions and repeat_jump)
         self.pressed_log: list[int] | None = None  # set to a list to record every byte sent to the emulator
         self._episode_over = True
         self._closed = False
@@ -178,6 +182,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._episode_over = False
         self._a_frames = 0  # consecutive frames A was held (repeat_jump)
         self._prev_byte = 0
+        self.last_pressed = 0
         return copy_screen(screen), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -218,6 +223,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
                 self._a_frames = self._a_frames + 1 if pressed & _A_BUTTON else 0
             else:
                 self._a_frames = 0
+            self.last_pressed = pressed
             if log is not None:
                 log.append(pressed)
             if LEGACY_BACKEND:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import operator
 import signal
@@ -18,6 +19,7 @@ from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
     STALL_PENALTY,
+    ButtonsObservation,
     GrayResizeObservation,
     MarioEpisodeStats,
     MarioFrameSkip,
@@ -25,7 +27,7 @@ from sb3_mario.envs.wrappers import (
     StallTermination,
 )
 from sb3_mario.errors import EnvConfigError
-from sb3_mario.params import RUN_PARAMS, check_env_kwargs, check_kwargs
+from sb3_mario.params import ENV_PARAMS, RUN_PARAMS, check_env_kwargs, check_kwargs
 
 VEC_ENV_TYPES = ("dummy", "subproc")
 
@@ -43,6 +45,7 @@ def make_mario_env(
     repeat_jump: bool = False,
     sticky_actions: float = 0.0,
     stall_steps: int | None = None,
+    show_buttons: bool = False,
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -67,6 +70,8 @@ def make_mario_env(
     :param stall_steps: end an episode as lost (``terminated``, a death's penalty times ``reward_scale``) once the
         furthest x has not grown for this many agent steps after the no-op start (:class:`StallTermination`);
         ``None`` (the default) never
+    :param show_buttons: paint the buttons the game got on each step's last frame into the frame's top-left corner
+        (:class:`ButtonsObservation`), so the network can see that A is held; off in the tutorial
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
@@ -82,6 +87,7 @@ def make_mario_env(
         repeat_jump=repeat_jump,
         sticky_actions=sticky_actions,
         stall_steps=stall_steps,
+        show_buttons=show_buttons,
     )
     backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
     # the settings that rebuild this env, read back by mario_env_of (models save them)
@@ -98,11 +104,14 @@ def make_mario_env(
         "repeat_jump": repeat_jump,
         "sticky_actions": sticky_actions,
         "stall_steps": stall_steps,
+        "show_buttons": show_buttons,
     }
     env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
         env = TransformReward(env, partial(operator.mul, float(reward_scale)))
     env = GrayResizeObservation(env, screen_size=screen_size)
+    if show_buttons:
+        env = ButtonsObservation(env)
     env = FrameStackObservation(env, stack_size=frame_stack)
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
@@ -115,6 +124,12 @@ def make_mario_env(
         env.action_space.seed(seed)
         env.reset(seed=seed)
     return env
+
+
+def env_defaults() -> dict[str, Any]:
+    """:func:`make_mario_env`'s default env settings: what a model saved before a setting existed was built with."""
+    parameters = inspect.signature(make_mario_env).parameters
+    return {key: parameters[key].default for key in ENV_PARAMS}
 
 
 def mario_env_of(env: Any) -> dict[str, Any] | None:

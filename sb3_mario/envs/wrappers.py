@@ -1,4 +1,4 @@
-"""Preprocessing wrappers: frame skip, grayscale + resize, and per-episode Mario statistics.
+"""Preprocessing wrappers: frame skip, grayscale + resize, the buttons held, and per-episode Mario statistics.
 
 Frame stacking and time limits reuse gymnasium's ``FrameStackObservation`` and ``TimeLimit``.
 """
@@ -12,6 +12,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from sb3_mario.envs.actions import BUTTON_BITS
 from sb3_mario.envs.backend import MarioBackendEnv
 from sb3_mario.errors import EnvConfigError
 from sb3_mario.params import check_env_kwargs
@@ -67,6 +68,44 @@ class GrayResizeObservation(gymnasium.ObservationWrapper):
     def observation(self, observation: np.ndarray) -> np.ndarray:
         gray = cv2.cvtColor(observation, cv2.COLOR_RGB2GRAY)
         return cv2.resize(gray, self._cv_size, interpolation=cv2.INTER_AREA)
+
+
+class ButtonsObservation(gymnasium.ObservationWrapper):
+    """Show the buttons the game got on the step's last frame in the grayscale frame's top-left corner.
+
+    Without ``repeat_jump`` an action with A jumps only if A was up on the frame before, and the screen does not
+    show whether it was: a greedy agent that keeps choosing A never jumps again and cannot see why. This paints a row
+    of 8 square cells, one per controller bit in :data:`~sb3_mario.envs.actions.BUTTON_BITS` order (right, left, down,
+    up, start, select, B, A): 255 where the button was pressed on the last frame (after sticky actions and
+    ``repeat_jump``), 0 where not. At 84x84 the cells are 4 pixels and cover the blank strip above the HUD's text
+    (its 12 top rows of 240); smaller frames get smaller cells, down to 1 pixel. With frame stacking the network sees the
+    buttons of the last ``frame_stack`` steps. R2D2-style agents feed the previous action to a recurrent core;
+    painting it keeps SB3's ``CnnPolicy`` and its saved zips as they are, and neither gymnasium nor SB3 has such a
+    wrapper.
+
+    :param env: an env with ``(H, W)`` uint8 observations (:class:`GrayResizeObservation`) around a
+        :class:`~sb3_mario.envs.MarioBackendEnv`
+    """
+
+    BITS = tuple(bit for bit in BUTTON_BITS.values() if bit)  # NOOP presses none
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        super().__init__(env)
+        if not isinstance(env.unwrapped, MarioBackendEnv):
+            raise EnvConfigError(f"ButtonsObservation needs a MarioBackendEnv inside, got {type(env.unwrapped).__name__}")
+        shape = env.observation_space.shape
+        if shape is None or len(shape) != 2 or shape[1] < len(self.BITS):
+            raise EnvConfigError(f"ButtonsObservation paints (H, W) frames with W >= {len(self.BITS)}, got {shape}")
+        height, width = shape
+        self.cell = max(1, min(height // 21, width // (2 * len(self.BITS))))
+        self._backend: MarioBackendEnv = env.unwrapped
+        self._bits = np.array(self.BITS)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        cells = np.where(self._bits & self._backend.last_pressed, 255, 0).astype(np.uint8)
+        observation = observation.copy()
+        observation[: self.cell, : self.cell * len(self.BITS)] = np.repeat(cells, self.cell)[None, :]
+        return observation
 
 
 class MarioEpisodeStats(gymnasium.Wrapper):
