@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from bench import bench_collect, bench_env, bench_eval, bench_learner, bench_memory, bench_train
@@ -33,5 +33,15 @@ def main(names: list[str]) -> None:
             readme.write_text(f"{head}{start}\n{chr(10).join(tables)}{end}{tail}")
 
 
+def parse_args(argv: list[str] | None = None) -> list[str]:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)} (default: all)")
+    names: list[str] = p.parse_args(argv).names
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        p.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
+    return names
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(parse_args())

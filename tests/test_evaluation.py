@@ -154,6 +154,18 @@ def test_time_to_clear_reads_the_first_confirmation(tmp_path, capsys):
     assert lines[3] == f"| b | none in 1.11 h | 70000 | best quick rate 100% | {share}"
 
 
+def test_bench_run_names_an_unknown_benchmark_in_one_line(capsys):
+    from bench import run
+
+    assert run.parse_args([]) == [] and run.parse_args(["env", "learner"]) == ["env", "learner"]
+    with pytest.raises(SystemExit) as exit_info:
+        run.parse_args(["env", "nope"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m bench.run: error: unknown benchmark nope: choose from env, collect, memory, learner, train, eval"
+    )
+
+
 class DyingPolicy(CnnPolicy):
     """A policy whose copy in an evaluation worker process kills that process as it is built."""
 
