@@ -1,21 +1,24 @@
 # Every target creates/refreshes .venv/ when pyproject.toml changed, then runs inside it.
-PYTHON ?= python3
+# .venv/ is a Python >= 3.13 (gym-super-mario-bros 8 on nes-py 9: emulator snapshots, frontier starts) when one is
+# found (scripts/find-python.sh: python3.13 if it runs, else pyenv's versions), else python3 with a one-line warning.
+PYTHON ?= $(shell bash scripts/find-python.sh)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sb3_mario-installed
-# CPU build of torch that lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
+# On Python 3.11 a CPU build of torch 2.13.0 lies on this machine's disk; on 3.13 it comes from PyPI, whose Linux
+# torch is the CUDA build (~2.5 min here). For the CPU build: make TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
-# Where PyPI is the only index, its Linux torch is the CUDA build: TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 ALGO ?= ddqn
 ENV_ID ?= SuperMarioBros-1-1-v0
 TRAIN_ARGS ?= -P
 
-# The other backend (gym-super-mario-bros 8, nes-py 9, numpy 2) needs Python >= 3.13: `make test-py313` (CI runs it).
-PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
-BACKEND_TESTS := tests/test_envs.py tests/test_stall.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py tests/test_pretrained.py
+# The legacy backend (gym-super-mario-bros 7.4 on nes-py 8, numpy 1) on Python < 3.13: `make test-legacy` (CI runs it).
+PYTHON_LEGACY ?= $(shell bash scripts/find-python.sh --legacy)
+BACKEND_TESTS := tests/test_envs.py tests/test_stall.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py \
+	tests/test_pretrained.py tests/test_frontier.py tests/test_portable.py
 
-.PHONY: install train test test-all test-py313 lint type bench clean
+.PHONY: install train test test-all test-legacy lint type bench clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +43,9 @@ test-all: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m ""
 
-test-py313:
-	$(MAKE) install VENV=.venv313 PYTHON=$(PYTHON313)
-	.venv313/bin/python -m pytest -q $(PYTEST_PARALLEL) $(BACKEND_TESTS)
+test-legacy:
+	$(MAKE) install VENV=.venv-legacy PYTHON=$(PYTHON_LEGACY)
+	.venv-legacy/bin/python -m pytest -q $(PYTEST_PARALLEL) $(BACKEND_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check sb3_mario tests bench
@@ -55,4 +58,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .venv313 build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-legacy .venv313 build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 # name -> module, imported only when run: the train benchmark's tutorial baseline needs legacy gym (Python 3.11)
 BENCHES = {
     "env": "bench.bench_env",
+    "snapshots": "bench.bench_snapshots",
     "collect": "bench.bench_collect",
     "memory": "bench.bench_memory",
     "learner": "bench.bench_learner",

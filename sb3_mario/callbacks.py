@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from tqdm import tqdm
 
 from sb3_mario._io import atomic_path, atomic_write_text, describe_write_error
+from sb3_mario.envs.frontier import is_restart
 from sb3_mario.errors import SaveError
 from sb3_mario.evaluation import EvaluationStopped, ProtocolResult, evaluate_protocol
 from sb3_mario.runs import LATEST_NAME, REPLAY_BUFFER_NAME
@@ -110,6 +111,8 @@ class MarioMetricsCallback(BaseCallback):
     Logs ``rollout/ep_x_pos_mean``, ``rollout/ep_max_x_pos_mean``, ``rollout/flag_rate``, ``rollout/best_x_pos``
     (furthest ever), ``rollout/flags`` (total) and ``rollout/world``/``rollout/stage`` of the last episode; reads
     the keys that SB3's Monitor copies into ``info["episode"]`` (see :data:`sb3_mario.envs.MARIO_INFO_KEYS`).
+    The flag rate and flag total count episodes that began at the level's start; episodes restarted from a frontier
+    snapshot (``frontier_starts``) are counted apart, in ``rollout/restart_flag_rate`` and ``rollout/restart_share``.
     """
 
     def __init__(self, window: int = 100, verbose: int = 0) -> None:
@@ -117,6 +120,8 @@ class MarioMetricsCallback(BaseCallback):
         self.x_pos: deque[int] = deque(maxlen=window)
         self.max_x_pos: deque[int] = deque(maxlen=window)
         self.flags: deque[bool] = deque(maxlen=window)
+        self.restart_flags: deque[bool] = deque(maxlen=window)
+        self.restarted: deque[bool] = deque(maxlen=window)
         self.best_x_pos = 0
         self.total_flags = 0
 
@@ -125,14 +130,20 @@ class MarioMetricsCallback(BaseCallback):
             episode = info.get("episode")
             if episode is None or "x_pos" not in episode:
                 continue
+            restart = is_restart(float(episode.get("start_x", 0)))
+            self.restarted.append(restart)
             self.x_pos.append(int(episode["x_pos"]))
             self.max_x_pos.append(int(episode["max_x_pos"]))
-            self.flags.append(bool(episode["flag_get"]))
+            (self.restart_flags if restart else self.flags).append(bool(episode["flag_get"]))
             self.best_x_pos = max(self.best_x_pos, int(episode["max_x_pos"]))
-            self.total_flags += bool(episode["flag_get"])
+            self.total_flags += bool(episode["flag_get"]) and not restart
             self.logger.record("rollout/ep_x_pos_mean", float(np.mean(self.x_pos)))
             self.logger.record("rollout/ep_max_x_pos_mean", float(np.mean(self.max_x_pos)))
-            self.logger.record("rollout/flag_rate", float(np.mean(self.flags)))
+            if self.flags:
+                self.logger.record("rollout/flag_rate", float(np.mean(self.flags)))
+            if self.restart_flags:
+                self.logger.record("rollout/restart_flag_rate", float(np.mean(self.restart_flags)))
+            self.logger.record("rollout/restart_share", float(np.mean(self.restarted)))
             self.logger.record("rollout/best_x_pos", self.best_x_pos)
             self.logger.record("rollout/flags", self.total_flags)
             self.logger.record("rollout/world", int(episode["world"]))
@@ -337,7 +348,7 @@ class ProtocolEvalCallback(BaseCallback):
         )
         if self.log_path is None:
             return
-        columns = {key: np.array([row[key] for row in self.rows]) for key in self.rows[0]}
+        columns: dict[str, Any] = {key: np.array([row[key] for row in self.rows]) for key in self.rows[0]}
         try:
             with atomic_path(self.log_path) as tmp:
                 np.savez(tmp, **columns)

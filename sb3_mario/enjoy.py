@@ -19,6 +19,7 @@ from stable_baselines3 import DQN
 from sb3_mario._io import atomic_path
 from sb3_mario.ddqn import DDQN
 from sb3_mario.envs import make_mario_env
+from sb3_mario.envs.factory import play_env_kwargs
 from sb3_mario.errors import Sb3MarioError
 from sb3_mario.evaluation import default_workers, evaluate_protocol
 from sb3_mario.pretrained import pretrained_path
@@ -44,7 +45,7 @@ def play(
         emulator does not replay one memorised run
     """
     render_mode = "human" if render else ("rgb_array" if record else None)
-    env = make_mario_env(**{**env_kwargs, "noop_max": noop_max}, render_mode=render_mode)
+    env = make_mario_env(**{**play_env_kwargs(env_kwargs), "noop_max": noop_max}, render_mode=render_mode)
     frames: list[np.ndarray] = []
     stats = []
     try:
@@ -68,6 +69,7 @@ def play(
                     "x_pos": int(info["x_pos"]),
                     "flag": bool(info["flag_get"]),
                     "noops": n_noops,
+                    "start_x": int(info.get("start_x", 0)),
                 }
             )
     finally:

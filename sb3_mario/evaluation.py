@@ -8,7 +8,8 @@ replays one path of a deterministic emulator:
 - each episode starts with 0-30 seeded no-op steps that press no button (:data:`PROTOCOL_NOOP_MAX`);
 - episodes are capped at 4000 emulator frames (:data:`PROTOCOL_MAX_FRAMES`), and episode ``i`` of an evaluation with
   seed ``s`` is reset with seed ``s + i``, so no-ops and sticky draws are reproducible; a training run's
-  ``stall_steps`` is turned off (an episode ends at the flag, a death or the cap);
+  ``stall_steps`` is turned off (an episode ends at the flag, a death or the cap), and so are ``frontier_starts``
+  (every episode starts at the level's start);
 - the score is the flag rate, then the mean furthest x.
 """
 
@@ -33,6 +34,7 @@ import torch as th
 
 from sb3_mario.envs import make_mario_env, resolve_actions
 from sb3_mario.envs.actions import DEFAULT_ACTIONS
+from sb3_mario.envs.factory import play_env_kwargs
 
 PROTOCOL_STICKY_ACTIONS = 0.25
 PROTOCOL_NOOP_MAX = 30
@@ -45,8 +47,9 @@ class EvaluationStopped(Exception):
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """One protocol episode: its seed, whether it reached the flag, the furthest x, agent steps and no-ops taken, and
-    how often each action was chosen (``actions[i]``: steps on action ``i``)."""
+    """One protocol episode: its seed, whether it reached the flag, the furthest x, agent steps and no-ops taken, how
+    often each action was chosen (``actions[i]``: steps on action ``i``) and Mario's x when it began (the level's
+    start: the protocol never restarts from a frontier snapshot)."""
 
     seed: int
     flag: bool
@@ -55,6 +58,7 @@ class EpisodeResult:
     noops: int
     game_return: float
     actions: tuple[int, ...] = ()
+    start_x: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def _action_name(i: int, actions: list[list[str]] | None) -> str:
 
 def protocol_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """A model's saved env settings (``mario_env``) turned into the protocol's evaluation env."""
-    out = dict(env_kwargs)
+    out = play_env_kwargs(env_kwargs)  # every protocol episode starts at the level's start (no frontier starts)
     frame_skip = int(out.get("frame_skip", 4))
     out.update(
         sticky_actions=PROTOCOL_STICKY_ACTIONS,
@@ -208,6 +212,7 @@ def _play(
                     noops,
                     total / scale,
                     tuple(int(c) for c in chosen),
+                    int(info.get("start_x", 0)),
                 )
             )
     finally:

@@ -165,6 +165,9 @@ POLICY_KWARGS: dict[str, Check] = {
     "optimizer_kwargs": mapping(),
 }
 
+# where frontier starts draw restarts from (sb3_mario.envs.frontier.FrontierStarts)
+FRONTIER_RULES = ("frontier", "death", "before_death")
+
 # make_mario_env's settings (env_kwargs); actions, screen_size and frame_stack shape the spaces the network was built
 # on, show_buttons what its input shows
 ENV_PARAMS: dict[str, Param] = {
@@ -180,6 +183,8 @@ ENV_PARAMS: dict[str, Param] = {
     "sticky_actions": Param(probability, "env"),
     "stall_steps": Param(optional(int_at_least(1)), "env"),
     "show_buttons": Param(boolean, "refuse"),  # what the network's input shows
+    "frontier_starts": Param(probability, "env"),  # training only: evaluation always starts at the level's start
+    "frontier_rule": Param(one_of(*FRONTIER_RULES), "env"),
 }
 
 RUN_PARAMS: dict[str, Param] = {
@@ -260,6 +265,7 @@ __all__ = [
     "DDQN_PARAMS",
     "DQN_PARAMS",
     "ENV_PARAMS",
+    "FRONTIER_RULES",
     "RUN_PARAMS",
     "Param",
     "check_env_kwargs",

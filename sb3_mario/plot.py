@@ -1,7 +1,8 @@
 """``python -m sb3_mario.plot RUN [RUN ...] -o curves.png``: learning curves of one or more runs.
 
 Panels: episode max x_pos, flag rate and return of the training episodes (rolling mean over ``--window`` episodes;
-returns in the game's reward units, i.e. divided by the run's ``reward_scale``, so runs with different scales compare),
+returns in the game's reward units, i.e. divided by the run's ``reward_scale``, so runs with different scales compare;
+the training flag rate counts episodes from the level's start, and frontier restarts apart, dashed),
 and the flag rate of the evaluations (SB3's ``evaluations.npz``), against env steps or, with ``--time``, against
 training hours. ``--labels`` names the runs in the legend.
 """
@@ -23,6 +24,7 @@ import numpy as np
 import yaml
 
 from sb3_mario._io import atomic_path
+from sb3_mario.envs.frontier import is_restart
 from sb3_mario.errors import ConfigError, Sb3MarioError
 from sb3_mario.params import ENV_PARAMS
 from sb3_mario.runs import RunFolder
@@ -47,7 +49,7 @@ def reward_scale(folder: Path) -> float:
 
 
 def read_monitor(folder: Path) -> dict[str, np.ndarray]:
-    """Episodes of all Monitor CSVs in a run folder, in order: steps, hours, return, game_return, x_pos, flag.
+    """Episodes of all Monitor CSVs in a run folder, in order: steps, hours, return, game_return, x_pos, flag, restart.
 
     ``return`` is what Monitor recorded (scaled by the env's ``reward_scale``), ``game_return`` the same in the game's
     reward units.
@@ -80,6 +82,8 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
         "game_return": returns / reward_scale(folder),
         "x_pos": np.array([float(r.get("max_x_pos") or r.get("x_pos") or 0) for r in rows]),
         "flag": np.array([r.get("flag_get") == "True" for r in rows], dtype=float),
+        # frontier restarts (Monitor's start_x; CSVs written before it have none: every episode began at the start)
+        "restart": np.array([is_restart(float(r.get("start_x") or 0)) for r in rows], dtype=bool),
     }
 
 
@@ -103,7 +107,14 @@ def plot_runs(
         label = folder.name if len({f.name for f in folders}) == len(folders) else str(folder)
         label = labels[i] if labels is not None else label
         axes[0].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
-        axes[1].plot(episodes[x_key], rolling(episodes["flag"], window), label=label)
+        start = ~episodes["restart"]  # the flag rate counts episodes from the level's start; restarts apart
+        if start.any():
+            axes[1].plot(episodes[x_key][start], rolling(episodes["flag"][start], window), label=label)
+        if episodes["restart"].any():
+            restart = episodes["restart"]
+            axes[1].plot(
+                episodes[x_key][restart], rolling(episodes["flag"][restart], window), "--", label=f"{label} (restarts)"
+            )
         axes[3].plot(episodes[x_key], rolling(episodes["game_return"], window), label=label)
         evaluations = RunFolder(folder).evaluations
         if evaluations.is_file():
@@ -122,7 +133,7 @@ def plot_runs(
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
     titles = [
         "episode max x_pos (flag ~3161)",
-        "flag rate, training episodes",
+        "flag rate, training episodes from the start",
         "flag rate, evaluations (protocol)",
         "episode return (game units)",
     ]

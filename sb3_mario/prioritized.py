@@ -156,8 +156,8 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         batch_inds, env_inds = np.divmod(slots, self.n_envs)
         samples = self._get_samples(batch_inds, env=env, env_indices=env_inds)
         probabilities = self.tree.get(slots) / total
-        weights = (self.size() * self.n_envs * probabilities) ** -self.beta
-        weights = (weights / weights.max()).astype(np.float32).reshape(-1, 1)
+        unnormalised = (self.size() * self.n_envs * probabilities) ** -self.beta
+        weights = (unnormalised / np.max(unnormalised)).astype(np.float32).reshape(-1, 1)
         return PrioritizedSamples(
             *samples, weights=self.to_torch(weights), slots=slots, generations=self.generations[batch_inds, env_inds]
         )
@@ -181,7 +181,7 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         # the largest priority instead, so sampling stays a distribution (the NaN shows in the logged loss)
         finite = np.isfinite(priorities)
         if not finite.all():
-            largest = max(self.max_priority, float(priorities[finite].max(initial=0.0)))
+            largest = max(self.max_priority, float(np.max(priorities[finite], initial=0.0)))
             priorities = np.where(finite, priorities, largest)
         if same.any():
             # a slot drawn twice in one batch keeps its last TD error

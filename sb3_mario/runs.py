@@ -13,6 +13,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 
 from sb3_mario._io import atomic_write_text
 from sb3_mario.errors import Sb3MarioError
+from sb3_mario.portable import numpy2_pickles, portable_custom_objects
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST_NAME = "latest.yml"  # in CHECKPOINT_DIR: the newest complete checkpoint and its step count
@@ -165,7 +166,8 @@ def newest_model_in(folder: str | Path) -> Path:
 
 def read_num_timesteps(path: Path) -> int:
     try:
-        data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
+        with numpy2_pickles():
+            data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
     except Exception:
         return -1
     return int((data or {}).get("num_timesteps", -1))
@@ -175,7 +177,8 @@ def read_model_data(path: str | Path) -> dict[str, Any]:
     """The zip's saved attributes (``num_timesteps``, ``mario_env`` ...) without building the model."""
     check_model_zip(path)
     try:
-        data, _, _ = load_from_zip_file(path, device="cpu")
+        with numpy2_pickles():
+            data, _, _ = load_from_zip_file(path, device="cpu", custom_objects=portable_custom_objects(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot read the model ({type(exc).__name__}: {exc})") from None
     return data or {}

@@ -25,6 +25,7 @@ from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError
 from sb3_mario.params import DDQN_PARAMS, check_kwargs
+from sb3_mario.portable import numpy2_pickles, portable_custom_objects
 from sb3_mario.prioritized import PrioritizedSamples
 
 SelfDDQN = TypeVar("SelfDDQN", bound="DDQN")
@@ -485,6 +486,14 @@ class DDQN(LearnerEngine, DQN):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_ez"]
+
+    @classmethod
+    def load(
+        cls: type[SelfDDQN], path: Any, *args: Any, custom_objects: dict[str, Any] | None = None, **kwargs: Any
+    ) -> SelfDDQN:
+        """SB3's ``load``; a zip saved under numpy 2 (Python >= 3.13) loads under numpy 1 too (:mod:`sb3_mario.portable`)."""
+        with numpy2_pickles():
+            return super().load(path, *args, custom_objects=portable_custom_objects(path, custom_objects), **kwargs)
 
 
 __all__ = ["DDQN", "advantage_learning_target", "double_q_target"]

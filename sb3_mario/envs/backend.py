@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -101,6 +102,37 @@ def check_sticky_actions(p: Any) -> float:
 
 
 _PLAYER_FLOAT_STATE = 0x001D  # 0: on the ground, 1: jumping, 2: falling off a ledge, 3: sliding down the flagpole
+_PLAYER_STATE = 0x000E  # 0x08: normal play (gym-super-mario-bros: 0x06 dead, 0x0B dying, others cut scenes)
+
+
+@dataclass(frozen=True)
+class BackendSnapshot:
+    """Everything :class:`MarioBackendEnv` needs to continue from a moment of an episode (:meth:`~MarioBackendEnv.snapshot`).
+
+    The emulator's own state (RAM, CPU, PPU and the screen) is nes-py's opaque snapshot, which lives in this process
+    only (it does not pickle, so it cannot cross a subprocess pipe or enter a zip); the rest is the Python-side state
+    that nes-py's ``load_state`` does not know of.
+
+    :param env_id: the env the snapshot was taken in (a snapshot restores only into an env of the same id)
+    :param emulator: ``NESEnv.dump_state()``
+    :param x_position_last: gym-super-mario-bros' reward bookkeeping: the x of the previous frame
+    :param time_last: the same for the clock
+    :param prev_byte: the agent-side buttons of the previous frame (what sticky actions repeat)
+    :param a_frames: frames A has been held (``repeat_jump``)
+    :param last_pressed: the byte the game got on the last frame (``show_buttons`` paints it)
+    :param episode_over: the episode had ended (stepping raises until ``reset``)
+    :param rng_state: the env's ``np_random`` state (sticky draws), if it was asked for
+    """
+
+    env_id: str
+    emulator: Any
+    x_position_last: int
+    time_last: int
+    prev_byte: int
+    a_frames: int
+    last_pressed: int
+    episode_over: bool
+    rng_state: dict[str, Any] | None = None
 
 
 class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -123,6 +155,9 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         ``reset``; draws come from the env's seeded ``np_random``, one per frame while ``p > 0``. 0 (default) is off.
 
     :attr:`last_pressed` is the controller byte the game got on the last emulator frame (0 after ``reset``).
+
+    :meth:`snapshot` and :meth:`restore` save and restore a moment of an episode, emulator and Python-side state
+    together (nes-py >= 9, so Python >= 3.13, and single-stage ids only: :attr:`supports_snapshots`).
 
     Action index :attr:`noop_index` (one past the action space) presses no button: no-op starts use it, since action
     sets such as the tutorial's have no ``NOOP``.
@@ -165,6 +200,72 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
     def nes(self) -> Any:
         """The backend's own env (nes-py ``NESEnv`` subclass): its ``ram``, ``screen`` and save states."""
         return self._nes
+
+    @property
+    def supports_snapshots(self) -> bool:
+        """Whether :meth:`snapshot` works here: nes-py 9's ``dump_state`` (Python >= 3.13) on a single-stage id
+        (random-stage and full-game envs switch emulators or stages under the snapshot)."""
+        return hasattr(self._nes, "dump_state") and bool(getattr(self._nes, "is_single_stage_env", False))
+
+    def check_snapshots(self, what: str = "emulator snapshots") -> None:
+        """Raise a one-line :class:`EnvConfigError` saying why ``what`` cannot run here, if it cannot."""
+        if LEGACY_BACKEND:
+            raise EnvConfigError(
+                f"{what} need nes-py >= 9's emulator snapshots, installed on Python >= 3.13; this is Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} with nes-py 8, which keeps only the reset backup"
+            )
+        if not self.supports_snapshots:
+            raise EnvConfigError(f"{what} need a single-stage env id such as SuperMarioBros-1-1-v0, got {self.env_id!r}")
+
+    def snapshot(self, include_rng: bool = False) -> BackendSnapshot:
+        """This moment of the episode: the emulator plus the Python-side state outside it (the ALE's ``cloneState``).
+
+        :param include_rng: also save ``np_random``'s state, so that the sticky draws after :meth:`restore` repeat
+            too (the ALE's ``cloneSystemState``); off, a restored env draws on from wherever its generator is
+        """
+        self._check_open()
+        self.check_snapshots()
+        nes = self._nes
+        return BackendSnapshot(
+            env_id=self.env_id,
+            emulator=nes.dump_state(),
+            x_position_last=int(nes._x_position_last),
+            time_last=int(nes._time_last),
+            prev_byte=self._prev_byte,
+            a_frames=self._a_frames,
+            last_pressed=self.last_pressed,
+            episode_over=self._episode_over,
+            rng_state=dict(self.np_random.bit_generator.state) if include_rng else None,
+        )
+
+    def restore(self, snapshot: BackendSnapshot) -> None:
+        """Continue from ``snapshot`` (taken in this env or another env of the same id in this process)."""
+        self._check_open()
+        self.check_snapshots()
+        if not isinstance(snapshot, BackendSnapshot) or snapshot.env_id != self.env_id:
+            got = snapshot.env_id if isinstance(snapshot, BackendSnapshot) else type(snapshot).__name__
+            raise EnvConfigError(f"a snapshot of {got!r} cannot be restored into {self.env_id!r}")
+        nes = self._nes
+        nes.load_state(snapshot.emulator)
+        # gym-super-mario-bros rewards the change of x and clock since its last frame: without these, the first
+        # step after loading rewards the distance from wherever this env was before (e.g. -15 right after a reset)
+        nes._x_position_last = snapshot.x_position_last
+        nes._time_last = snapshot.time_last
+        nes.done = snapshot.episode_over
+        self._prev_byte = snapshot.prev_byte
+        self._a_frames = snapshot.a_frames
+        self.last_pressed = snapshot.last_pressed
+        self._episode_over = snapshot.episode_over
+        if snapshot.rng_state is not None:
+            self.np_random.bit_generator.state = snapshot.rng_state
+
+    def can_snapshot_now(self, min_time: int = 0) -> bool:
+        """Mario is in normal play (alive, not in a cut scene), on the ground, with at least ``min_time`` on the
+        clock: a moment worth starting an episode from (:class:`~sb3_mario.envs.FrontierStarts`)."""
+        if self._episode_over:
+            return False
+        ram = self._stage_ram()
+        return int(ram[_PLAYER_STATE]) == 0x08 and int(ram[_PLAYER_FLOAT_STATE]) == 0 and int(self._nes._time) >= min_time
 
     def get_action_meanings(self) -> list[str]:
         """Button combos of each discrete action, e.g. ``["right", "right A"]``."""

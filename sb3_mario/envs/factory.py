@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_mario.envs.actions import DEFAULT_ACTIONS, ActionsSpec, resolve_actions
 from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
+from sb3_mario.envs.frontier import BEFORE_DEATH_FRAMES, FrontierStarts
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
     STALL_PENALTY,
@@ -46,6 +47,8 @@ def make_mario_env(
     sticky_actions: float = 0.0,
     stall_steps: int | None = None,
     show_buttons: bool = False,
+    frontier_starts: float = 0.0,
+    frontier_rule: str = "frontier",
     render_mode: str | None = None,
     seed: int | None = None,
 ) -> gymnasium.Env:
@@ -72,6 +75,12 @@ def make_mario_env(
         ``None`` (the default) never
     :param show_buttons: paint the buttons the game got on each step's last frame into the frame's top-left corner
         (:class:`ButtonsObservation`), so the network can see that A is held; off in the tutorial
+    :param frontier_starts: training only: the probability ``q`` that a reset starts from an archived snapshot of an
+        earlier episode instead of the level's start (:class:`~sb3_mario.envs.frontier.FrontierStarts`; needs
+        Python >= 3.13's nes-py 9 and a single-stage id); 0 (default) is off. Evaluation never restarts
+        (:func:`play_env_kwargs`)
+    :param frontier_rule: which archived snapshots restarts lean toward: ``"frontier"`` (the furthest x),
+        ``"death"`` (where deaths follow) or ``"before_death"`` (~2 s of game time before recorded deaths)
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
@@ -88,6 +97,8 @@ def make_mario_env(
         sticky_actions=sticky_actions,
         stall_steps=stall_steps,
         show_buttons=show_buttons,
+        frontier_starts=frontier_starts,
+        frontier_rule=frontier_rule,
     )
     backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
     # the settings that rebuild this env, read back by mario_env_of (models save them)
@@ -105,6 +116,8 @@ def make_mario_env(
         "sticky_actions": sticky_actions,
         "stall_steps": stall_steps,
         "show_buttons": show_buttons,
+        "frontier_starts": frontier_starts,
+        "frontier_rule": frontier_rule,
     }
     env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
@@ -112,6 +125,9 @@ def make_mario_env(
     env = GrayResizeObservation(env, screen_size=screen_size)
     if show_buttons:
         env = ButtonsObservation(env)
+    if frontier_starts > 0:  # below the frame stack: a restart is a reset for every wrapper above
+        before_death_steps = -(-BEFORE_DEATH_FRAMES // frame_skip)
+        env = FrontierStarts(env, frontier_starts, frontier_rule, before_death_steps=before_death_steps)
     env = FrameStackObservation(env, stack_size=frame_stack)
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
@@ -124,6 +140,16 @@ def make_mario_env(
         env.action_space.seed(seed)
         env.reset(seed=seed)
     return env
+
+
+# Settings that only training uses, and what every evaluation, enjoy and load_pretrained play with instead.
+PLAY_ENV_KWARGS: dict[str, Any] = {"frontier_starts": 0.0}
+
+
+def play_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A model's saved env settings for playing it: every episode starts at the level's start (no frontier starts),
+    whatever the model was trained with."""
+    return {**env_kwargs, **PLAY_ENV_KWARGS}
 
 
 def env_defaults() -> dict[str, Any]:

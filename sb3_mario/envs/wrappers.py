@@ -21,7 +21,8 @@ from sb3_mario.params import check_env_kwargs
 STALL_PENALTY = -15.0
 
 # Info keys of gym-super-mario-bros that SB3's Monitor copies into its CSV and ``info["episode"]``.
-MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", "coins", "time", "life")
+# ``start_x`` tells level-start episodes from frontier restarts (:func:`sb3_mario.envs.frontier.is_restart`).
+MARIO_INFO_KEYS = ("x_pos", "max_x_pos", "flag_get", "world", "stage", "score", "coins", "time", "life", "start_x")
 
 
 class MarioFrameSkip(gymnasium.Wrapper):
@@ -109,8 +110,9 @@ class ButtonsObservation(gymnasium.ObservationWrapper):
 
 
 class MarioEpisodeStats(gymnasium.Wrapper):
-    """Add ``max_x_pos`` (furthest x reached this episode) to every info dict, and ``is_success`` (the flag was
-    reached) at the end of an episode, which SB3's ``EvalCallback`` reports as ``eval/success_rate``.
+    """Add ``max_x_pos`` (furthest x reached this episode) and ``start_x`` (Mario's x when the episode began: the
+    level's start, or a frontier restart's) to every info dict, and ``is_success`` (the flag was reached) at the end of
+    an episode, which SB3's ``EvalCallback`` reports as ``eval/success_rate``.
 
     Together with the backend's own keys this makes :data:`MARIO_INFO_KEYS`, which
     :func:`sb3_mario.make_mario_vec_env` hands to SB3's ``Monitor`` as ``info_keywords``.
@@ -119,11 +121,20 @@ class MarioEpisodeStats(gymnasium.Wrapper):
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
         self._max_x = 0
+        self._start_x = 0
+
+    def episode_state(self) -> tuple[int, int]:
+        """What :func:`~sb3_mario.envs.snapshots.take_snapshot` saves of this wrapper."""
+        return self._max_x, self._start_x
+
+    def set_episode_state(self, state: tuple[int, int]) -> None:
+        self._max_x, self._start_x = state
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._max_x = int(info.get("x_pos", 0))
+        self._max_x = self._start_x = int(info.get("x_pos", 0))
         info["max_x_pos"] = self._max_x
+        info["start_x"] = self._start_x
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -132,6 +143,7 @@ class MarioEpisodeStats(gymnasium.Wrapper):
         if x_pos > self._max_x:
             self._max_x = x_pos
         info["max_x_pos"] = self._max_x
+        info["start_x"] = self._start_x
         if terminated or truncated:
             info["is_success"] = bool(info.get("flag_get", False))
         return obs, reward, terminated, truncated, info
@@ -200,6 +212,13 @@ class StallTermination(gymnasium.Wrapper):
         self.penalty = float(penalty)
         self._best_x = 0
         self._since = 0
+
+    def episode_state(self) -> tuple[int, int]:
+        """What :func:`~sb3_mario.envs.snapshots.take_snapshot` saves of this wrapper."""
+        return self._best_x, self._since
+
+    def set_episode_state(self, state: tuple[int, int]) -> None:
+        self._best_x, self._since = state
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sb3_mario.ddqn import DDQN
+from sb3_mario.envs.factory import play_env_kwargs
 from sb3_mario.errors import Sb3MarioError
 
 
@@ -35,13 +36,16 @@ def pretrained_path(env_id: str) -> Path:
 
 def load_pretrained(env_id: str = "SuperMarioBros-1-1-v0", device: str = "cpu", **kwargs: Any) -> DDQN:
     """Load the shipped model for ``env_id`` (a :class:`~sb3_mario.DDQN`; ``make_mario_env(**model.mario_env)``
-    builds its env).
+    builds its env, which starts every episode at the level's start even if the model trained with frontier starts).
 
     :param env_id: a Super Mario Bros env id, see :func:`available_pretrained`
     :param device: torch device
     :param kwargs: passed to ``DDQN.load``
     """
-    return DDQN.load(pretrained_path(env_id), device=device, **kwargs)
+    model = DDQN.load(pretrained_path(env_id), device=device, **kwargs)
+    if model.mario_env is not None:
+        model.mario_env = play_env_kwargs(model.mario_env)
+    return model
 
 
 __all__ = ["available_pretrained", "load_pretrained", "pretrained_path"]
