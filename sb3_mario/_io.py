@@ -9,6 +9,22 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+TEMP_MARK = ".tmp-"  # in the name of every temporary file atomic_path writes: .<stem>.tmp-<random><suffix>
+
+
+def sweep_temp_files(folder: str | os.PathLike[str]) -> tuple[int, int]:
+    """Remove the temporary files that :func:`atomic_path` left in ``folder`` (not below it) when its process was
+    killed mid-write (``kill -9``, power loss: ``finally`` never ran). Only call it on a folder no other process is
+    writing to. Returns the number of files and bytes removed."""
+    removed, size = 0, 0
+    for path in Path(folder).glob(f".*{TEMP_MARK}*"):
+        if path.is_file():
+            with contextlib.suppress(OSError):
+                n_bytes = path.stat().st_size
+                path.unlink()
+                removed, size = removed + 1, size + n_bytes
+    return removed, size
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -19,7 +35,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # keep the suffix: some writers (OpenCV's VideoWriter, np.savez) choose the format by it
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.tmp-", suffix=target.suffix, dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}{TEMP_MARK}", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the permissions open() would

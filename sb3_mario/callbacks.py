@@ -26,8 +26,10 @@ from sb3_mario.runs import LATEST_NAME, REPLAY_BUFFER_NAME
 def save_model(model: Any, path: str | Path) -> Path:
     """``model.save`` to a temporary file, then rename: a reader never sees a half-written zip."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        model.save(tmp)
+    # the file is opened and closed here: SB3 leaves a path it opened to the garbage collector, whose flush on a full
+    # disk would print "Exception ignored in ..." with a traceback instead of our one-line error
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        model.save(f)
     return path
 
 

@@ -16,9 +16,8 @@ Resume rules (``-params`` given with ``-i``):
 
 from __future__ import annotations
 
-import importlib
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,16 +73,25 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+# The names in sb3_mario.config's registries of classes, as strings: this module imports nothing of the package but its
+# errors (tests/test_imports.py checks they match config's maps, and that no import cycle exists).
+REGISTRY_NAMES: dict[str, tuple[str, ...]] = {
+    "REPLAY_BUFFERS": ("FrameStackReplayBuffer", "ReplayBuffer"),
+    "DDQN_REPLAY_BUFFERS": ("FrameStackReplayBuffer", "ReplayBuffer", "PrioritizedFrameStackReplayBuffer"),
+    "FEATURES_EXTRACTORS": ("MarioCNN", "NatureCNN"),
+    "ACTIVATIONS": ("ReLU", "Tanh", "ELU", "LeakyReLU"),
+    "OPTIMIZERS": ("Adam", "AdamW", "RMSprop", "SGD"),
+}
+# The action-set names and buttons of sb3_mario.envs.actions (its ACTION_SETS and BUTTON_BITS), likewise.
+ACTION_SET_NAMES = ("tutorial", "right_only", "simple", "complex")
+BUTTON_NAMES = ("right", "left", "down", "up", "start", "select", "B", "A", "NOOP")
+_CANONICAL_BUTTONS = {name.lower(): name for name in BUTTON_NAMES}
+
+
 def named(registry: str) -> Check:
     """A class given by its name in one of :mod:`sb3_mario.config`'s registries (kept as the name in the config;
-    ``build_kwargs`` resolves it). The registry is looked up when checking: config imports the algorithms, which
-    import this module."""
-
-    def check(key: str, v: Any) -> str:
-        choices = getattr(importlib.import_module("sb3_mario.config"), registry)
-        return one_of(*choices)(key, v)
-
-    return check
+    ``build_kwargs`` resolves it)."""
+    return one_of(*REGISTRY_NAMES[registry])
 
 
 def train_freq(key: str, v: Any) -> Any:
@@ -118,11 +126,32 @@ def int_list(key: str, v: Any) -> list[int]:
     return list(v)
 
 
-def actions(key: str, v: Any) -> Any:
-    from sb3_mario.envs.actions import resolve_actions  # the action sets' owner
+def action_combos(actions: Any) -> str | list[list[str]]:
+    """Validate an action set: a name of :data:`ACTION_SET_NAMES` (returned as it is) or a non-empty list of non-empty
+    button lists (returned with canonical button names; buttons are case-insensitive); else :class:`EnvConfigError`.
+    :func:`sb3_mario.envs.resolve_actions` looks the names up."""
+    if isinstance(actions, str):
+        if actions not in ACTION_SET_NAMES:
+            raise EnvConfigError(f"unknown action set {actions!r}; valid names: {', '.join(ACTION_SET_NAMES)}")
+        return actions
+    if not isinstance(actions, Sequence) or len(actions) == 0:
+        raise EnvConfigError(f"actions must be an action-set name or a non-empty list of button lists, got {actions!r}")
+    combos = []
+    for combo in actions:
+        if isinstance(combo, str) or not isinstance(combo, Sequence) or len(combo) == 0:
+            raise EnvConfigError(f"each action must be a non-empty list of buttons, got {combo!r}")
+        names = []
+        for button in combo:
+            if not isinstance(button, str) or button.lower() not in _CANONICAL_BUTTONS:
+                raise EnvConfigError(f"invalid button {button!r}; valid buttons: {', '.join(BUTTON_NAMES)}")
+            names.append(_CANONICAL_BUTTONS[button.lower()])
+        combos.append(names)
+    return combos
 
+
+def actions(key: str, v: Any) -> Any:
     try:
-        resolve_actions(v)
+        action_combos(v)
     except EnvConfigError as exc:
         raise ConfigError(f"{key}: {exc}") from None
     return v
@@ -197,7 +226,7 @@ RUN_PARAMS: dict[str, Param] = {
 }
 
 DQN_PARAMS: dict[str, Param] = {
-    "learning_rate": Param(number_in(0.0, 1.0, low_open=True), "model", ("float", 1e-5, 2e-3, True)),
+    "learning_rate": Param(number_in(0.0, 1.0), "model", ("float", 1e-5, 2e-3, True)),  # 0: frozen, as SB3 allows
     "buffer_size": Param(int_at_least(1), "refuse", ("categorical", (25_000, 50_000, 100_000, 200_000))),
     "learning_starts": Param(int_at_least(0), "model", ("categorical", (1000, 5000, 10_000, 20_000))),
     "batch_size": Param(int_at_least(1), "model", ("categorical", (16, 32, 64, 128))),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ _CORE_MODULES = ("", ".multiarray", ".numeric", "._multiarray_umath", ".umath", 
 
 @contextlib.contextmanager
 def numpy2_pickles() -> Iterator[None]:
-    """While open, numpy 2's pickles of arrays, scalars and dtypes load under numpy 1 (a no-op under numpy 2)."""
+    """While open, numpy 2's pickles of arrays, scalars and dtypes load under numpy 1; under numpy 2, numpy 1's load
+    without the ``numpy.core`` deprecation warning (they name its old module path; nothing is wrong with them)."""
     if not NUMPY1:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"numpy\.core.* is deprecated", category=DeprecationWarning)
+            yield
         return
     added = []
     for suffix in _CORE_MODULES:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.save_util import load_from_zip_file
 
-from sb3_mario._io import atomic_write_text
+from sb3_mario._io import atomic_write_text, sweep_temp_files
 from sb3_mario.errors import Sb3MarioError
 from sb3_mario.portable import numpy2_pickles, portable_custom_objects
 
@@ -98,6 +98,17 @@ class RunFolder:
     def monitor_files(self) -> list[Path]:
         """Monitor CSVs of every session (``<rank>.monitor.csv``, earlier sessions ``<rank>.part<k>.monitor.csv``)."""
         return sorted(self.path.glob(MONITOR_GLOB))
+
+    def sweep_temp_files(self) -> str | None:
+        """Remove half-written temporary files of a killed save from the run folder and its checkpoints; one line
+        saying what was removed, or ``None`` if nothing was."""
+        removed, size = 0, 0
+        for folder in (self.path, self.checkpoints):
+            n, n_bytes = sweep_temp_files(folder)
+            removed, size = removed + n, size + n_bytes
+        if not removed:
+            return None
+        return f"removed {removed} half-written temporary file(s) of a killed save from {self.path} ({size / 1e6:.0f} MB)"
 
     def keep_monitor_files(self) -> None:
         """Rename ``<rank>.monitor.csv`` of earlier sessions to ``<rank>.part<k>.monitor.csv`` (Monitor truncates)."""

@@ -203,6 +203,9 @@ class Run:
 
     def write_records(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        swept = self.run.sweep_temp_files()  # this process owns the run folder from here on
+        if swept:
+            print(swept)
         # the hyperparameter file's own shape: `-conf config.yml` (with this run's --algo/--env/--seed) reruns it
         config = {self.args.env: self.hyperparams}
         atomic_write_text(self.run.config, yaml.safe_dump(config, sort_keys=False))

@@ -517,3 +517,19 @@ def test_dueling_head_under_bf16_runs_its_own_forward(monkeypatch):
     th.testing.assert_close(q, fp32, rtol=0.05, atol=0.05)
     engine.bf16_is_native.cache_clear()
     env.close()
+
+
+def test_learning_rate_zero_is_accepted_like_sb3_dqn_and_freezes_the_network():
+    """SB3's DQN accepts ``learning_rate=0.0`` (a frozen network, e.g. to collect with a fixed policy); so does DDQN,
+    from Python and from the YAML/-params checks."""
+    from stable_baselines3 import DQN
+
+    from sb3_mario.config import validate
+
+    DQN("MlpPolicy", "CartPole-v1", learning_rate=0.0, device="cpu")
+    model = small_ddqn(learning_starts=0, learning_rate=0.0)
+    before = [p.detach().clone() for p in model.q_net.parameters()]
+    model.learn(100)
+    assert model._n_updates > 0 and model.lr_schedule(0.5) == 0.0
+    assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
+    assert validate("ddqn", {"n_timesteps": 1, "learning_rate": 0.0})["learning_rate"] == 0.0

@@ -40,6 +40,7 @@ def test_protocol_env_forces_sticky_actions_noops_and_the_frame_cap():
         "noop_max": 30,
         "max_episode_steps": 1334,  # ceil(4000 / 3)
         "stall_steps": None,  # a training aid, always off in the protocol
+        "frontier_starts": 0.0,  # so are frontier starts: every protocol episode starts at the level's start
     }
     assert protocol_env_kwargs({"env_id": ENV})["max_episode_steps"] == PROTOCOL_MAX_FRAMES // 4
 

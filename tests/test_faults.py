@@ -103,3 +103,32 @@ def test_read_only_log_folder_is_one_line(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr == f"error: cannot write {folder / 'ddqn'}: Read-only file system\n"
+
+
+def test_a_killed_save_leaves_no_temporary_file_once_the_run_resumes(tmp_path):
+    """kill -9 in the middle of writing the replay buffer leaves its temporary file (``finally`` never runs); the next
+    start or resume in that run folder removes it, in one line, and keeps the last good buffer."""
+    from test_train import TINY, run_cli, train
+
+    assert train(tmp_path, "-n", 128, "--eval-freq", 0, "--save-freq", 64, "--save-replay-buffer", *TINY).returncode == 0
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"
+    buffer = run / "checkpoints" / "replay_buffer.pkl"
+    good = buffer.read_bytes()
+    killed_save = (  # the real atomic save, with a model whose buffer write dies half-way (as under kill -9)
+        "import os, signal, sys\n"
+        "from sb3_mario.callbacks import save_replay_buffer\n"
+        "class Model:\n"
+        "    def save_replay_buffer(self, path):\n"
+        "        open(path, 'wb').write(b'0' * 3_000_000)\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "save_replay_buffer(Model(), sys.argv[1])\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", killed_save, str(buffer)], capture_output=True)
+    assert killed.returncode == -9
+    litter = list(buffer.parent.glob(".replay_buffer.tmp-*.pkl"))
+    assert len(litter) == 1 and litter[0].stat().st_size == 3_000_000
+    assert buffer.read_bytes() == good
+    resumed = run_cli("sb3_mario.train", "-i", run, "-n", 64, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", 0)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.splitlines()[0] == (f"removed 1 half-written temporary file(s) of a killed save from {run} (3 MB)")
+    assert not list(run.rglob(".*.tmp-*"))

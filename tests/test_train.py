@@ -100,6 +100,8 @@ def test_run_folder_files(tiny_run):
         "sticky_actions": 0.25,
         "stall_steps": None,
         "show_buttons": False,
+        "frontier_starts": 0.0,
+        "frontier_rule": "frontier",
     }  # hyperparams/ddqn.yml's 1-1 entry, with TINY's env_kwargs merged in, every make_mario_env setting named
     assert yaml.safe_load((run / "checkpoints/latest.yml").read_text())["num_timesteps"] >= 256
     evaluations = np.load(run / "evaluations.npz")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -489,11 +491,19 @@ class DDQN(LearnerEngine, DQN):
 
     @classmethod
     def load(
-        cls: type[SelfDDQN], path: Any, *args: Any, custom_objects: dict[str, Any] | None = None, **kwargs: Any
+        cls: type[SelfDDQN],
+        path: str | Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
     ) -> SelfDDQN:
         """SB3's ``load``; a zip saved under numpy 2 (Python >= 3.13) loads under numpy 1 too (:mod:`sb3_mario.portable`)."""
         with numpy2_pickles():
-            return super().load(path, *args, custom_objects=portable_custom_objects(path, custom_objects), **kwargs)
+            custom_objects = portable_custom_objects(path, custom_objects) if isinstance(path, (str, Path)) else custom_objects
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
 
 __all__ = ["DDQN", "advantage_learning_target", "double_q_target"]

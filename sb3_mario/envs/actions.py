@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sb3_mario.errors import EnvConfigError
+from sb3_mario.params import action_combos
 
 ActionsSpec = str | Sequence[Sequence[str]]
 
@@ -20,7 +20,6 @@ BUTTON_BITS: dict[str, int] = {
     "A": 0b00000001,
     "NOOP": 0b00000000,
 }
-_CANONICAL = {name.lower(): name for name in BUTTON_BITS}
 
 # The action set of an env that names none (make_mario_env's default, as in the tutorial).
 DEFAULT_ACTIONS = "tutorial"
@@ -54,22 +53,9 @@ def resolve_actions(actions: ActionsSpec) -> list[list[str]]:
         (button names are case-insensitive)
     :return: the combos with canonical button names
     """
-    if isinstance(actions, str):
-        if actions not in ACTION_SETS:
-            raise EnvConfigError(f"unknown action set {actions!r}; valid names: {', '.join(ACTION_SETS)}")
-        return [list(combo) for combo in ACTION_SETS[actions]]
-    if not isinstance(actions, Sequence) or len(actions) == 0:
-        raise EnvConfigError(f"actions must be an action-set name or a non-empty list of button lists, got {actions!r}")
-    combos = []
-    for combo in actions:
-        if isinstance(combo, str) or not isinstance(combo, Sequence) or len(combo) == 0:
-            raise EnvConfigError(f"each action must be a non-empty list of buttons, got {combo!r}")
-        names = []
-        for button in combo:
-            if not isinstance(button, str) or button.lower() not in _CANONICAL:
-                raise EnvConfigError(f"invalid button {button!r}; valid buttons: {', '.join(BUTTON_BITS)}")
-            names.append(_CANONICAL[button.lower()])
-        combos.append(names)
+    combos = action_combos(actions)  # the checks live with every other setting's, in params.py
+    if isinstance(combos, str):
+        return [list(combo) for combo in ACTION_SETS[combos]]
     return combos
 
 
