@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_train import ENV, TINY, run_cli, train
 
 from sb3_mario import DDQN, make_mario_env
@@ -16,7 +17,7 @@ from sb3_mario.envs.actions import BUTTON_BITS
 from sb3_mario.envs.frontier import FRONTIER_MIN_X, FRONTIER_PER_CELL, _Entry
 from sb3_mario.errors import EnvConfigError
 from sb3_mario.evaluation import evaluate_protocol
-from sb3_mario.plot import read_monitor
+from sb3_mario.plot import plot_runs, read_monitor
 
 needs_snapshots = pytest.mark.skipif(LEGACY_BACKEND, reason="nes-py 8 (Python < 3.13) has no snapshots: see the refusal test")
 SETTINGS = dict(repeat_jump=True, show_buttons=True, sticky_actions=0.5, noop_max=0)
@@ -239,6 +240,12 @@ def test_a_model_trained_with_q_1_plays_every_episode_from_the_level_start(front
     _, run = frontier_run
     episodes = read_monitor(run)
     assert episodes["restart"].sum() >= 3  # it trained from restarts
+    # TensorBoard and plot count them apart from the episodes that began at the level's start
+    events = EventAccumulator(str(next((run / "tensorboard").rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    assert {"rollout/restart_share", "rollout/restart_flag_rate"} <= set(events.Tags()["scalars"])
+    assert events.Scalars("rollout/restart_share")[-1].value == pytest.approx(episodes["restart"][-100:].mean(), abs=0.05)
+    assert plot_runs([run], tmp_path / "curves.png").stat().st_size > 10_000
     model = DDQN.load(run / f"{ENV}.zip", device="cpu")
     assert model.mario_env["frontier_starts"] == 1.0  # the saved env spec keeps the option
     protocol = evaluate_protocol(model, model.mario_env, n_episodes=3, seed=7)
