@@ -8,11 +8,9 @@ on death. Target: wrapped >= 0.95 x raw / 4.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from bench.common import alternate, timed, write_result
+from bench.common import alternate, env_steps, timed, write_result
 from sb3_mario import make_mario_env
 from sb3_mario.envs.actions import action_bytes, resolve_actions
 
@@ -38,23 +36,12 @@ def run(frames: int = 4000, repeats: int = 5) -> dict:
                     break
         return frames_run
 
-    def steps_of(env) -> Callable[[], int]:
-        def wrapped_steps() -> int:
-            env.reset()
-            for a in actions:
-                _, _, terminated, truncated, _ = env.step(a)
-                if terminated or truncated:
-                    env.reset()
-            return len(actions)
-
-        return wrapped_steps
-
     frames_per_step = raw_frames() / len(actions)
     res = alternate(
         {
             "raw_frames_per_s": lambda: timed(raw_frames),
-            "wrapped_steps_per_s": lambda: timed(steps_of(wrapped)),
-            "wrapped_repeat_jump_steps_per_s": lambda: timed(steps_of(wrapped_rj)),
+            "wrapped_steps_per_s": lambda: timed(env_steps(wrapped, actions)),
+            "wrapped_repeat_jump_steps_per_s": lambda: timed(env_steps(wrapped_rj, actions)),
         },
         repeats=repeats,
     )

@@ -10,11 +10,9 @@ random actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from bench.common import alternate, median_rows, timed, write_result
+from bench.common import alternate, env_steps, median_rows, timed, write_result
 from sb3_mario import make_mario_env
 
 
@@ -48,23 +46,13 @@ def run(calls: int = 2000, steps: int = 1500, repeats: int = 5) -> dict:
     frontier = make_mario_env(**settings, frontier_starts=0.5, seed=0)
     actions = np.random.default_rng(0).integers(0, 2, size=steps).tolist()
 
-    def steps_of(training_env) -> Callable[[], int]:
-        def run_steps() -> int:
-            for a in actions:
-                _, _, terminated, truncated, _ = training_env.step(a)
-                if terminated or truncated:
-                    training_env.reset()
-            return len(actions)
-
-        return run_steps
-
     res = alternate(
         {
             "frame_per_s": lambda: timed(frames),
             "snapshot_per_s": lambda: timed(snapshots),
             "restore_per_s": lambda: timed(restores),
-            "steps_per_s": lambda: timed(steps_of(plain)),
-            "frontier_steps_per_s": lambda: timed(steps_of(frontier)),
+            "steps_per_s": lambda: timed(env_steps(plain, actions, reset=False)),
+            "frontier_steps_per_s": lambda: timed(env_steps(frontier, actions, reset=False)),
         },
         repeats=repeats,
     )

@@ -55,6 +55,22 @@ def median_rows(contenders: dict[str, dict[str, Any]], label: Callable[[str], st
     return [f"| {label(n)} | {r['median']:.1f} | {r['min']:.1f}-{r['max']:.1f} |" for n, r in contenders.items()]
 
 
+def env_steps(env: Any, actions: list[int], reset: bool = True) -> Callable[[], int]:
+    """A contender for :func:`timed`: ``env`` steps through ``actions`` (after a ``reset`` if asked), resetting at
+    each episode's end; returns the number of steps."""
+
+    def run_steps() -> int:
+        if reset:
+            env.reset()
+        for a in actions:
+            _, _, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                env.reset()
+        return len(actions)
+
+    return run_steps
+
+
 def timed(fn: Callable[[], int]) -> float:
     """Call ``fn`` (which returns a count of work items) and return items per second."""
     start = time.perf_counter()
