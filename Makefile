@@ -2,9 +2,11 @@
 # .venv/ is a Python >= 3.13 (gym-super-mario-bros 8 on nes-py 9: emulator snapshots, frontier starts) when one is
 # found (scripts/find-python.sh: python3.13 if it runs, else pyenv's versions), else python3 with a one-line warning.
 PYTHON ?= $(shell bash scripts/find-python.sh)
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.sb3_mario-installed
+# one stamp per Python version: a .venv/ made with another Python (e.g. 3.11 before 3.13 was the default) is rebuilt
+STAMP := $(VENV)/.sb3_mario-installed-py$(PYVER)
 # On Python 3.11 a CPU build of torch 2.13.0 lies on this machine's disk; on 3.13 it comes from PyPI, whose Linux
 # torch is the CUDA build (~2.5 min here). For the CPU build: make TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
@@ -21,6 +23,8 @@ BACKEND_TESTS := tests/test_envs.py tests/test_stall.py tests/test_evaluation.py
 .PHONY: install train test test-all test-legacy lint type bench clean
 
 $(STAMP): pyproject.toml setup.py
+	@if test -x $(PY) && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+		echo "make: $(VENV) is another Python than $(PYTHON) ($(PYVER)): rebuilding it"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
@@ -44,6 +48,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m ""
 
 test-legacy:
+	$(if $(PYTHON_LEGACY),,$(error no Python 3.10-3.12 found for the legacy backend: set PYTHON_LEGACY=/path/to/python3.11))
 	$(MAKE) install VENV=.venv-legacy PYTHON=$(PYTHON_LEGACY)
 	.venv-legacy/bin/python -m pytest -q $(PYTEST_PARALLEL) $(BACKEND_TESTS)
 

@@ -15,7 +15,11 @@ TEMP_MARK = ".tmp-"  # in the name of every temporary file atomic_path writes: .
 def sweep_temp_files(folder: str | os.PathLike[str]) -> tuple[int, int]:
     """Remove the temporary files that :func:`atomic_path` left in ``folder`` (not below it) when its process was
     killed mid-write (``kill -9``, power loss: ``finally`` never ran). Only call it on a folder no other process is
-    writing to. Returns the number of files and bytes removed."""
+    writing to.
+
+    :param folder: the folder to sweep
+    :return: the number of files and of bytes removed
+    """
     removed, size = 0, 0
     for path in Path(folder).glob(f".*{TEMP_MARK}*"):
         if path.is_file():

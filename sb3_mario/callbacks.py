@@ -113,8 +113,10 @@ class MarioMetricsCallback(BaseCallback):
     Logs ``rollout/ep_x_pos_mean``, ``rollout/ep_max_x_pos_mean``, ``rollout/flag_rate``, ``rollout/best_x_pos``
     (furthest ever), ``rollout/flags`` (total) and ``rollout/world``/``rollout/stage`` of the last episode; reads
     the keys that SB3's Monitor copies into ``info["episode"]`` (see :data:`sb3_mario.envs.MARIO_INFO_KEYS`).
-    The flag rate and flag total count episodes that began at the level's start; episodes restarted from a frontier
-    snapshot (``frontier_starts``) are counted apart, in ``rollout/restart_flag_rate`` and ``rollout/restart_share``.
+    The x means, flag rate and flag total count episodes that began at the level's start, so that runs with and
+    without frontier starts compare; episodes restarted from a frontier snapshot (``frontier_starts``) are counted
+    apart, in ``rollout/restart_max_x_pos_mean``, ``rollout/restart_flag_rate`` and ``rollout/restart_share``.
+    ``rollout/best_x_pos`` is the furthest x of any episode.
     """
 
     def __init__(self, window: int = 100, verbose: int = 0) -> None:
@@ -123,6 +125,7 @@ class MarioMetricsCallback(BaseCallback):
         self.max_x_pos: deque[int] = deque(maxlen=window)
         self.flags: deque[bool] = deque(maxlen=window)
         self.restart_flags: deque[bool] = deque(maxlen=window)
+        self.restart_max_x_pos: deque[int] = deque(maxlen=window)
         self.restarted: deque[bool] = deque(maxlen=window)
         self.best_x_pos = 0
         self.total_flags = 0
@@ -134,17 +137,20 @@ class MarioMetricsCallback(BaseCallback):
                 continue
             restart = is_restart(float(episode.get("start_x", 0)))
             self.restarted.append(restart)
-            self.x_pos.append(int(episode["x_pos"]))
-            self.max_x_pos.append(int(episode["max_x_pos"]))
-            (self.restart_flags if restart else self.flags).append(bool(episode["flag_get"]))
             self.best_x_pos = max(self.best_x_pos, int(episode["max_x_pos"]))
-            self.total_flags += bool(episode["flag_get"]) and not restart
-            self.logger.record("rollout/ep_x_pos_mean", float(np.mean(self.x_pos)))
-            self.logger.record("rollout/ep_max_x_pos_mean", float(np.mean(self.max_x_pos)))
-            if self.flags:
-                self.logger.record("rollout/flag_rate", float(np.mean(self.flags)))
-            if self.restart_flags:
+            if restart:
+                self.restart_max_x_pos.append(int(episode["max_x_pos"]))
+                self.restart_flags.append(bool(episode["flag_get"]))
+                self.logger.record("rollout/restart_max_x_pos_mean", float(np.mean(self.restart_max_x_pos)))
                 self.logger.record("rollout/restart_flag_rate", float(np.mean(self.restart_flags)))
+            else:
+                self.x_pos.append(int(episode["x_pos"]))
+                self.max_x_pos.append(int(episode["max_x_pos"]))
+                self.flags.append(bool(episode["flag_get"]))
+                self.total_flags += bool(episode["flag_get"])
+                self.logger.record("rollout/ep_x_pos_mean", float(np.mean(self.x_pos)))
+                self.logger.record("rollout/ep_max_x_pos_mean", float(np.mean(self.max_x_pos)))
+                self.logger.record("rollout/flag_rate", float(np.mean(self.flags)))
             self.logger.record("rollout/restart_share", float(np.mean(self.restarted)))
             self.logger.record("rollout/best_x_pos", self.best_x_pos)
             self.logger.record("rollout/flags", self.total_flags)

@@ -2,7 +2,7 @@
 
 Panels: episode max x_pos, flag rate and return of the training episodes (rolling mean over ``--window`` episodes;
 returns in the game's reward units, i.e. divided by the run's ``reward_scale``, so runs with different scales compare;
-the training flag rate counts episodes from the level's start, and frontier restarts apart, dashed),
+episodes from the level's start solid, frontier restarts apart, dashed),
 and the flag rate of the evaluations (SB3's ``evaluations.npz``), against env steps or, with ``--time``, against
 training hours. ``--labels`` names the runs in the legend.
 """
@@ -106,16 +106,11 @@ def plot_runs(
         episodes = read_monitor(folder)
         label = folder.name if len({f.name for f in folders}) == len(folders) else str(folder)
         label = labels[i] if labels is not None else label
-        axes[0].plot(episodes[x_key], rolling(episodes["x_pos"], window), label=label)
-        start = ~episodes["restart"]  # the flag rate counts episodes from the level's start; restarts apart
-        if start.any():
-            axes[1].plot(episodes[x_key][start], rolling(episodes["flag"][start], window), label=label)
-        if episodes["restart"].any():
-            restart = episodes["restart"]
-            axes[1].plot(
-                episodes[x_key][restart], rolling(episodes["flag"][restart], window), "--", label=f"{label} (restarts)"
-            )
-        axes[3].plot(episodes[x_key], rolling(episodes["game_return"], window), label=label)
+        # episodes from the level's start, solid; frontier restarts apart, dashed (they begin further in)
+        for shown, style, name in ((~episodes["restart"], "-", label), (episodes["restart"], "--", f"{label} (restarts)")):
+            if shown.any():
+                for ax, column in ((axes[0], "x_pos"), (axes[1], "flag"), (axes[3], "game_return")):
+                    ax.plot(episodes[x_key][shown], rolling(episodes[column][shown], window), style, label=name)
         evaluations = RunFolder(folder).evaluations
         if evaluations.is_file():
             data = np.load(evaluations)
@@ -133,7 +128,7 @@ def plot_runs(
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
     titles = [
         "episode max x_pos (flag ~3161)",
-        "flag rate, training episodes from the start",
+        "flag rate, training episodes",
         "flag rate, evaluations (protocol)",
         "episode return (game units)",
     ]

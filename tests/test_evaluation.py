@@ -7,6 +7,7 @@ import pytest
 
 import sb3_mario
 from sb3_mario.ddqn import CnnPolicy
+from sb3_mario.envs import LEGACY_BACKEND
 from sb3_mario.evaluation import (
     PROTOCOL_MAX_FRAMES,
     EpisodeResult,
@@ -163,8 +164,13 @@ def test_bench_run_names_an_unknown_benchmark_in_one_line(capsys):
         run.parse_args(["env", "nope"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "python -m bench.run: error: unknown benchmark nope: choose from env, collect, memory, learner, train, eval"
+        "python -m bench.run: error: unknown benchmark nope: choose from env, snapshots, collect, memory, learner, train, eval"
     )
+    # a benchmark that needs the other install path is refused by name in one line, and skipped in a full run
+    other = "snapshots" if LEGACY_BACKEND else "train"
+    with pytest.raises(SystemExit):
+        run.parse_args([other])
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m bench.run: error: cannot run {other}: needs ")
 
 
 class DyingPolicy(CnnPolicy):

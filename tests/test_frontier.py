@@ -10,7 +10,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_train import ENV, TINY, run_cli, train
 
-from sb3_mario import DDQN, make_mario_env
+from sb3_mario import DDQN, make_mario_env, make_mario_vec_env
 from sb3_mario.enjoy import play
 from sb3_mario.envs import LEGACY_BACKEND, ButtonsObservation, FrontierStarts, is_restart, restore_snapshot, take_snapshot
 from sb3_mario.envs.actions import BUTTON_BITS
@@ -97,16 +97,16 @@ def test_include_rng_repeats_the_sticky_draws_by_itself():
 
 
 @needs_snapshots
-def test_snapshots_refuse_other_ids_and_ids_without_stages():
+def test_snapshots_refuse_other_ids_and_ids_without_stages(tmp_path):
     env = make_mario_env(seed=0)
     snapshot = take_snapshot(env)
     other = make_mario_env("SuperMarioBros-1-2-v0", seed=0)
     with pytest.raises(EnvConfigError, match="cannot be restored into 'SuperMarioBros-1-2-v0'"):
         restore_snapshot(other, snapshot)
-    stacked_differently = make_mario_env(frame_stack=2, max_episode_steps=None, seed=0)
-    restore_snapshot(stacked_differently, snapshot)  # same wrappers, other stack depth: the stack is the snapshot's
-    with pytest.raises(EnvConfigError, match="other wrappers"):
-        restore_snapshot(make_mario_env(max_episode_steps=100, seed=0), snapshot)
+    stacked_differently = make_mario_env(frame_stack=2, seed=0)
+    for different in (stacked_differently, make_mario_env(max_episode_steps=100, seed=0)):
+        with pytest.raises(EnvConfigError, match="other wrappers"):
+            restore_snapshot(different, snapshot)
     for env_id in ("SuperMarioBros-v0", "SuperMarioBrosRandomStages-v0"):
         game = make_mario_env(env_id, seed=0)
         with pytest.raises(EnvConfigError, match="single-stage env id") as error:
@@ -114,13 +114,19 @@ def test_snapshots_refuse_other_ids_and_ids_without_stages():
         assert "\n" not in str(error.value)
         with pytest.raises(EnvConfigError, match="frontier starts need a single-stage env id"):
             make_mario_env(env_id, frontier_starts=0.5)
+        with pytest.raises(EnvConfigError, match="frontier starts need a single-stage env id"):  # before any worker
+            make_mario_vec_env(env_id, frontier_starts=0.5)
         game.close()
     for e in (env, other, stacked_differently):
         e.close()
+    refused = train(tmp_path, "--env", "SuperMarioBros-v0", "-n", 100, "--vec-env", "subproc", "-params",
+                    "env_kwargs:{frontier_starts: 0.5}")  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("error: frontier starts need a single-stage env id")
 
 
 @pytest.mark.skipif(not LEGACY_BACKEND, reason="the refusal of nes-py 8, which only Python < 3.13 installs")
-def test_nes_py_8_refuses_snapshots_and_frontier_starts_in_one_line():
+def test_nes_py_8_refuses_snapshots_and_frontier_starts_in_one_line(tmp_path):
     env = make_mario_env(seed=0)
     with pytest.raises(
         EnvConfigError, match=r"emulator snapshots need nes-py >= 9's emulator snapshots, installed on Python >= 3.13"
@@ -129,6 +135,10 @@ def test_nes_py_8_refuses_snapshots_and_frontier_starts_in_one_line():
     assert "\n" not in str(error.value)
     with pytest.raises(EnvConfigError, match="frontier starts need nes-py >= 9"):
         make_mario_env(frontier_starts=0.5)
+    # the training CLI says it in one line, before starting any env worker
+    refused = train(tmp_path, "-n", 100, "--vec-env", "subproc", "-params", "env_kwargs:{frontier_starts: 0.5}")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("error: frontier starts need nes-py >= 9")
     env.close()
 
 
@@ -165,19 +175,27 @@ def test_restart_share_over_400_resets_is_q_and_restarts_continue_the_emulator()
 @needs_snapshots
 def test_restarts_are_seeded_and_leave_the_sticky_draws_alone():
     def trace(frontier_starts):
-        env = make_mario_env(**SETTINGS, frontier_starts=frontier_starts, max_episode_steps=150, seed=2)
-        starts, pressed = [], []
+        env = make_mario_env(**SETTINGS, frontier_starts=frontier_starts, max_episode_steps=60, seed=2)
+        starts, pressed, first_restart = [], [], None
         env.unwrapped.pressed_log = pressed
         for _ in range(900):
             _, _, terminated, truncated, info = env.step(1)
             if terminated or truncated:
                 starts.append(env.reset()[1]["start_x"])
+                if first_restart is None and is_restart(starts[-1]):
+                    first_restart = len(pressed)
         env.close()
-        return starts, pressed
+        return starts, pressed, first_restart
 
-    assert trace(0.5) == trace(0.5)  # seeded: the same restarts, from the same snapshots
-    no_restarts, _ = trace(0.0)
+    with_restarts = trace(0.5)
+    assert with_restarts == trace(0.5)  # seeded: the same restarts, from the same snapshots
+    starts, pressed, first_restart = with_restarts
+    assert first_restart is not None and sum(map(is_restart, starts)) >= 2
+    no_restarts, plain_pressed, _ = trace(0.0)
     assert all(x == LEVEL_START_X for x in no_restarts)
+    # archiving snapshots and drawing the coin leave the sticky draws alone: the same bytes reach the emulator
+    # (sticky 0.5 decides half of them) until the first restart puts Mario elsewhere
+    assert len(plain_pressed) > first_restart > 100 and pressed[:first_restart] == plain_pressed[:first_restart]
 
 
 @needs_snapshots
@@ -228,9 +246,10 @@ def frontier_run(tmp_path_factory):
     if LEGACY_BACKEND:
         pytest.skip("frontier starts need nes-py 9 (Python >= 3.13)")
     tmp = tmp_path_factory.mktemp("frontier")
-    result = train(
+    result = train(  # in a SubprocVecEnv worker, which keeps the archive in its own process
         tmp, "-n", 600, "--eval-freq", 600, "--eval-episodes", 1, "--confirm-episodes", 1, "--save-freq", 300,
-        "--save-replay-buffer", *TINY, "env_kwargs:{max_episode_steps: 60, repeat_jump: true, frontier_starts: 1.0}",
+        "--save-replay-buffer", "--vec-env", "subproc",
+        *TINY, "env_kwargs:{max_episode_steps: 60, repeat_jump: true, frontier_starts: 1.0}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp, tmp / "logs" / "ddqn" / f"{ENV}_1"

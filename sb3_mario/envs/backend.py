@@ -63,6 +63,22 @@ def check_env_id(env_id: str) -> Any:
     return registry[env_id]
 
 
+def check_snapshot_support(env_id: str, what: str = "emulator snapshots") -> None:
+    """Raise a one-line :class:`EnvConfigError` if ``what`` cannot run on ``env_id`` here, before any emulator starts.
+
+    :param env_id: a Super Mario Bros env id
+    :param what: what needs the snapshots, for the message
+    """
+    spec = check_env_id(env_id)
+    if LEGACY_BACKEND:
+        raise EnvConfigError(
+            f"{what} need nes-py >= 9's emulator snapshots, installed on Python >= 3.13; this is Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} with nes-py 8, which keeps only the reset backup"
+        )
+    if spec.kwargs.get("target") is None:  # full-game and random-stage envs change stage (or emulator) under one
+        raise EnvConfigError(f"{what} need a single-stage env id such as SuperMarioBros-1-1-v0, got {spec.id!r}")
+
+
 def _bgrx_memory(screen: np.ndarray) -> np.ndarray | None:
     """The contiguous BGRx pixels behind nes-py 8's RGB screen view, or ``None`` if the screen is laid out otherwise.
 
@@ -208,14 +224,11 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         return hasattr(self._nes, "dump_state") and bool(getattr(self._nes, "is_single_stage_env", False))
 
     def check_snapshots(self, what: str = "emulator snapshots") -> None:
-        """Raise a one-line :class:`EnvConfigError` saying why ``what`` cannot run here, if it cannot."""
-        if LEGACY_BACKEND:
-            raise EnvConfigError(
-                f"{what} need nes-py >= 9's emulator snapshots, installed on Python >= 3.13; this is Python "
-                f"{sys.version_info.major}.{sys.version_info.minor} with nes-py 8, which keeps only the reset backup"
-            )
-        if not self.supports_snapshots:
-            raise EnvConfigError(f"{what} need a single-stage env id such as SuperMarioBros-1-1-v0, got {self.env_id!r}")
+        """Raise a one-line :class:`EnvConfigError` saying why ``what`` cannot run here, if it cannot.
+
+        :param what: what needs the snapshots, for the message
+        """
+        check_snapshot_support(self.env_id, what)
 
     def snapshot(self, include_rng: bool = False) -> BackendSnapshot:
         """This moment of the episode: the emulator plus the Python-side state outside it (the ALE's ``cloneState``).
@@ -239,7 +252,10 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         )
 
     def restore(self, snapshot: BackendSnapshot) -> None:
-        """Continue from ``snapshot`` (taken in this env or another env of the same id in this process)."""
+        """Continue from ``snapshot``.
+
+        :param snapshot: from :meth:`snapshot`, in this env or another env of the same id in this process
+        """
         self._check_open()
         self.check_snapshots()
         if not isinstance(snapshot, BackendSnapshot) or snapshot.env_id != self.env_id:
@@ -259,13 +275,24 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         if snapshot.rng_state is not None:
             self.np_random.bit_generator.state = snapshot.rng_state
 
-    def can_snapshot_now(self, min_time: int = 0) -> bool:
-        """Mario is in normal play (alive, not in a cut scene), on the ground, with at least ``min_time`` on the
-        clock: a moment worth starting an episode from (:class:`~sb3_mario.envs.FrontierStarts`)."""
+    def can_snapshot_now(self, x_pos: int, min_time: int = 0) -> bool:
+        """Mario is in normal play (alive, not in a cut scene), on the ground, at ``x_pos``, with at least ``min_time``
+        on the clock: a moment worth starting an episode from (:class:`~sb3_mario.envs.FrontierStarts`).
+
+        :param x_pos: the x the step's info reported; right after a pipe or an area change gym-super-mario-bros runs
+            more frames after computing the info, and the emulator is then elsewhere: no snapshot there
+        :param min_time: the least time left on the game clock
+        """
         if self._episode_over:
             return False
         ram = self._stage_ram()
-        return int(ram[_PLAYER_STATE]) == 0x08 and int(ram[_PLAYER_FLOAT_STATE]) == 0 and int(self._nes._time) >= min_time
+        nes = self._nes
+        return (
+            int(ram[_PLAYER_STATE]) == 0x08
+            and int(ram[_PLAYER_FLOAT_STATE]) == 0
+            and int(nes._x_position) == x_pos
+            and int(nes._time) >= min_time
+        )
 
     def get_action_meanings(self) -> list[str]:
         """Button combos of each discrete action, e.g. ``["right", "right A"]``."""

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_mario.envs.actions import DEFAULT_ACTIONS, ActionsSpec, resolve_actions
-from sb3_mario.envs.backend import MarioBackendEnv, check_env_id
+from sb3_mario.envs.backend import MarioBackendEnv, check_env_id, check_snapshot_support
 from sb3_mario.envs.frontier import BEFORE_DEATH_FRAMES, FrontierStarts
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
@@ -100,6 +100,8 @@ def make_mario_env(
         frontier_starts=frontier_starts,
         frontier_rule=frontier_rule,
     )
+    if frontier_starts > 0:
+        check_snapshot_support(env_id, "frontier starts")
     backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
     # the settings that rebuild this env, read back by mario_env_of (models save them)
     backend.mario_env_kwargs = {  # type: ignore[attr-defined]
@@ -148,7 +150,10 @@ PLAY_ENV_KWARGS: dict[str, Any] = {"frontier_starts": 0.0}
 
 def play_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """A model's saved env settings for playing it: every episode starts at the level's start (no frontier starts),
-    whatever the model was trained with."""
+    whatever the model was trained with.
+
+    :param env_kwargs: :func:`make_mario_env` settings, e.g. a model's ``mario_env``
+    """
     return {**env_kwargs, **PLAY_ENV_KWARGS}
 
 
@@ -210,6 +215,8 @@ def make_mario_vec_env(
     # Validate in this process so that a bad id or action set is a clear error here, not a dead worker.
     check_env_id(env_id)
     resolve_actions(env_kwargs.get("actions", DEFAULT_ACTIONS))
+    if env_kwargs.get("frontier_starts", 0.0) > 0:
+        check_snapshot_support(env_id, "frontier starts")
     env_kwargs = {**env_kwargs, "env_id": env_id}
     kwargs: dict[str, Any] = dict(
         env_id=partial(make_mario_env if vec_env == "dummy" else _make_worker_env, **env_kwargs),

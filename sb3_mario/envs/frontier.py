@@ -34,8 +34,11 @@ _RING_STRIDE = 4  # "before_death": a candidate snapshot every 4 agent steps of 
 
 
 def is_restart(start_x: float) -> bool:
-    """Whether an episode that began at ``start_x`` (Monitor's ``start_x``) was a frontier restart: the archive holds
-    nothing before :data:`FRONTIER_MIN_X`, and levels start at x = 40."""
+    """Whether an episode was a frontier restart: the archive holds nothing before :data:`FRONTIER_MIN_X`, and every
+    stage starts at x = 40.
+
+    :param start_x: Mario's x when the episode began (Monitor's ``start_x``)
+    """
     return start_x >= FRONTIER_MIN_X
 
 
@@ -68,14 +71,20 @@ class FrontierStarts(gymnasium.Wrapper):
 
     **Restarts.** At each ``reset``, the level starts as usual; then, when ``q > 0`` and the archive holds anything, a
     coin with probability ``q`` (drawn from this wrapper's generator, seeded by ``reset(seed=...)``) decides whether the
-    episode continues from an archived snapshot instead. The cell is drawn by ``rule``, each cell's weight divided by
-    ``sqrt(1 + restarts from it)`` so that cells practised a lot give way; then a snapshot of the cell uniformly:
+    episode continues from an archived snapshot instead. Where, ``rule`` decides:
 
-    - ``"frontier"``: toward the furthest archived cell (weight halves every :data:`FRONTIER_HALF_LIFE` cells back);
-    - ``"death"``: toward cells where deaths follow (deaths recorded in the cell and the 2 after it, plus 0.1);
-    - ``"before_death"``: the newest :data:`FRONTIER_ANCHORS` anchors, each the newest snapshot of its episode taken
-      ``before_death_steps`` to twice that before the episode's death (Mario on the ground; none if he was not);
-      falls back to ``"frontier"`` while there are none.
+    - ``"frontier"``: a cell, toward the furthest archived one (its weight halves every :data:`FRONTIER_HALF_LIFE`
+      cells back), then one of its snapshots uniformly;
+    - ``"death"``: a cell, toward those where deaths follow (deaths recorded in the cell and the 2 after it, plus 0.1),
+      then one of its snapshots uniformly;
+    - ``"before_death"``: one of the newest :data:`FRONTIER_ANCHORS` anchors, each the newest snapshot of its episode
+      taken ``before_death_steps`` to twice that before the episode's death (Mario on the ground; none if he was not);
+      ``"frontier"`` while there are none.
+
+    Each weight (a cell's, or an anchor's) is divided by ``sqrt(1 + restarts from it)``, so that what was practised a
+    lot gives way. Deaths and restarts are counted over the env's life (no decay): a spot that stops killing Mario
+    keeps its count but gathers restarts, which lower its weight. Cells are keyed by x alone: a level's other areas
+    (bonus rooms, reached through pipes with ``down``) share keys with the main one.
 
     The wrapper sits right below the frame stack, so a restart is a ``reset`` for every wrapper above it (the stack
     refills with the restart's frame, no-op starts run, time limit and stall counters start again); the frame loop's
@@ -110,6 +119,20 @@ class FrontierStarts(gymnasium.Wrapper):
         self._rng = np.random.default_rng()
         self._episode = _Episode()
 
+    def episode_state(self) -> tuple[int, set[int], bool]:
+        """What :func:`~sb3_mario.envs.snapshots.take_snapshot` saves of this wrapper: the episode's step count, the
+        cells it offered and whether it ended (its ``before_death`` candidates are not kept: a restored episode
+        starts gathering them again)."""
+        return self._episode.step, set(self._episode.offered), self._episode.over
+
+    def set_episode_state(self, state: tuple[int, set[int], bool]) -> None:
+        """Restore :meth:`episode_state`.
+
+        :param state: from :meth:`episode_state`
+        """
+        step, offered, over = state
+        self._episode = _Episode(step=step, offered=set(offered), over=over)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if seed is not None:
             # a generator of its own: the backend's np_random (sticky draws) sees the same draws as without restarts
@@ -134,7 +157,7 @@ class FrontierStarts(gymnasium.Wrapper):
             if terminated and not info.get("flag_get", False) and not episode.over:
                 self._record_death(x)
             episode.over = True
-        elif x >= FRONTIER_MIN_X and self._backend.can_snapshot_now(FRONTIER_MIN_TIME):
+        elif x >= FRONTIER_MIN_X and self._backend.can_snapshot_now(x, FRONTIER_MIN_TIME):
             self._offer(self._cell(x), obs, info)
         return obs, reward, terminated, truncated, info
 

@@ -27,10 +27,12 @@ class EnvSnapshot:
 
     :param backend: the emulator and the frame loop's state
     :param wrappers: the episode state of each wrapper, outermost first (``None`` for stateless ones)
+    :param layer_types: the class of each wrapper, outermost first (a snapshot restores into the same chain only)
     """
 
     backend: BackendSnapshot
     wrappers: tuple[Any, ...]
+    layer_types: tuple[type, ...]
 
 
 def _layers(env: gymnasium.Env) -> list[gymnasium.Env]:
@@ -57,6 +59,12 @@ def _wrapper_state(layer: gymnasium.Env) -> Any:
     return copy.deepcopy(get_state(layer)) if get_state is not None else None
 
 
+def _same_layout(layer: gymnasium.Env, state: Any) -> bool:
+    if isinstance(layer, FrameStackObservation):
+        return isinstance(state, list) and len(state) == layer.stack_size
+    return not isinstance(state, list)
+
+
 def _set_wrapper_state(layer: gymnasium.Env, state: Any) -> None:
     if isinstance(layer, TimeLimit):
         layer._elapsed_steps = state
@@ -74,7 +82,8 @@ def take_snapshot(env: gymnasium.Env, include_rng: bool = False) -> EnvSnapshot:
     :param include_rng: also save the sticky-action generator (see :meth:`MarioBackendEnv.snapshot`)
     """
     backend = _backend(env).snapshot(include_rng=include_rng)
-    return EnvSnapshot(backend, tuple(_wrapper_state(layer) for layer in _layers(env)))
+    layers = _layers(env)
+    return EnvSnapshot(backend, tuple(_wrapper_state(layer) for layer in layers), tuple(type(layer) for layer in layers))
 
 
 def restore_snapshot(env: gymnasium.Env, snapshot: EnvSnapshot) -> np.ndarray | None:
@@ -85,9 +94,9 @@ def restore_snapshot(env: gymnasium.Env, snapshot: EnvSnapshot) -> np.ndarray | 
     :param snapshot: from :func:`take_snapshot`
     """
     layers = _layers(env)
-    if len(layers) != len(snapshot.wrappers) or any(
-        isinstance(state, list) != isinstance(layer, FrameStackObservation)
-        for layer, state in zip(layers, snapshot.wrappers, strict=True)
+    if len(layers) != len(snapshot.wrappers) or not all(
+        type(layer) is layer_type and _same_layout(layer, state)
+        for layer, layer_type, state in zip(layers, snapshot.layer_types, snapshot.wrappers, strict=True)
     ):
         raise EnvConfigError("this snapshot was taken in an env with other wrappers (build both with the same settings)")
     _backend(env).restore(snapshot.backend)

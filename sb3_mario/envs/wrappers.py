@@ -128,6 +128,10 @@ class MarioEpisodeStats(gymnasium.Wrapper):
         return self._max_x, self._start_x
 
     def set_episode_state(self, state: tuple[int, int]) -> None:
+        """Restore :meth:`episode_state` (:func:`~sb3_mario.envs.snapshots.restore_snapshot`).
+
+        :param state: from :meth:`episode_state`
+        """
         self._max_x, self._start_x = state
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -218,6 +222,10 @@ class StallTermination(gymnasium.Wrapper):
         return self._best_x, self._since
 
     def set_episode_state(self, state: tuple[int, int]) -> None:
+        """Restore :meth:`episode_state` (:func:`~sb3_mario.envs.snapshots.restore_snapshot`).
+
+        :param state: from :meth:`episode_state`
+        """
         self._best_x, self._since = state
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
