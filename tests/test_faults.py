@@ -128,7 +128,9 @@ def test_a_killed_save_leaves_no_temporary_file_once_the_run_resumes(tmp_path):
     litter = list(buffer.parent.glob(".replay_buffer.tmp-*.pkl"))
     assert len(litter) == 1 and litter[0].stat().st_size == 3_000_000
     assert buffer.read_bytes() == good
-    resumed = run_cli("sb3_mario.train", "-i", run, "-n", 64, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", 0)
+    resumed = run_cli(
+        "sb3_mario.train", "-i", run, "-n", 64, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", 0, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert resumed.stdout.splitlines()[0] == (f"removed 1 half-written temporary file(s) of a killed save from {run} (3 MB)")
     assert not list(run.rglob(".*.tmp-*"))

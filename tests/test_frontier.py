@@ -246,10 +246,10 @@ def frontier_run(tmp_path_factory):
     if LEGACY_BACKEND:
         pytest.skip("frontier starts need nes-py 9 (Python >= 3.13)")
     tmp = tmp_path_factory.mktemp("frontier")
-    result = train(  # in a SubprocVecEnv worker, which keeps the archive in its own process
-        tmp, "-n", 600, "--eval-freq", 600, "--eval-episodes", 1, "--confirm-episodes", 1, "--save-freq", 300,
+    result = run_cli(  # in a SubprocVecEnv worker, which keeps the archive in its own process
+        "sb3_mario.train", "-f", tmp / "logs", "--verbose", "0", "-n", 500, "--eval-freq", 0, "--save-freq", 250,
         "--save-replay-buffer", "--vec-env", "subproc",
-        *TINY, "env_kwargs:{max_episode_steps: 60, repeat_jump: true, frontier_starts: 1.0}",
+        *TINY, "env_kwargs:{max_episode_steps: 60, repeat_jump: true, frontier_starts: 1.0}", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp, tmp / "logs" / "ddqn" / f"{ENV}_1"
@@ -278,7 +278,7 @@ def test_a_model_trained_with_q_1_plays_every_episode_from_the_level_start(front
     from sb3_mario.pretrained import load_pretrained
 
     assert load_pretrained(ENV).mario_env["frontier_starts"] == 0.0
-    played = run_cli("sb3_mario.enjoy", run / f"{ENV}.zip", "--protocol", "--episodes", 2, "--seed", 123)
+    played = run_cli("sb3_mario.enjoy", run / f"{ENV}.zip", "--protocol", "--episodes", 1, "--seed", 123, timeout=600)
     assert played.returncode == 0, played.stderr[-2000:]
 
 
@@ -289,12 +289,12 @@ def test_a_zip_saved_with_frontier_starts_replays_exports_and_resumes(frontier_r
     exported = tmp_path / "exported.zip"
     result = run_cli("sb3_mario.export", run / f"{ENV}.zip", exported)
     assert result.returncode == 0, result.stderr[-2000:]
-    replayed = run_cli("sb3_mario.enjoy", exported, "--episodes", 1)
+    replayed = run_cli("sb3_mario.enjoy", exported, "--episodes", 1, timeout=600)
     assert replayed.returncode == 0, replayed.stderr[-2000:]
     before = read_monitor(run)
     resumed = run_cli(
         "sb3_mario.train", "-i", run, "-n", 300, "--vec-env", "dummy", "--eval-freq", 0, "--verbose", 0,
-        "-params", "env_kwargs:{frontier_starts: 0.5, frontier_rule: death}",
+        "-params", "env_kwargs:{frontier_starts: 0.5, frontier_rule: death}", timeout=600,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = DDQN.load(run / f"{ENV}.zip", device="cpu")
