@@ -209,6 +209,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._prev_byte = 0  # agent-side buttons of the previous frame (sticky actions)
         self.last_pressed = 0  # the byte the game got on the last frame (after sticky actions and repeat_jump)
         self.pressed_log: list[int] | None = None  # set to a list to record every byte sent to the emulator
+        self._snapshots_checked = False
         self._episode_over = True
         self._closed = False
 
@@ -228,7 +229,9 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
 
         :param what: what needs the snapshots, for the message
         """
-        check_snapshot_support(self.env_id, what)
+        if not self._snapshots_checked:  # once: the check reads the backend's registry
+            check_snapshot_support(self.env_id, what)
+            self._snapshots_checked = True
 
     def snapshot(self, include_rng: bool = False) -> BackendSnapshot:
         """This moment of the episode: the emulator plus the Python-side state outside it (the ALE's ``cloneState``).
