@@ -115,9 +115,13 @@ class FrontierStarts(gymnasium.Wrapper):
         self.deaths: Counter[int] = Counter()  # deaths recorded in each cell
         self.starts: Counter[int] = Counter()  # restarts from each cell
         self.anchors: deque[_Entry] = deque(maxlen=FRONTIER_ANCHORS)
-        self.restarts = 0
         self._rng = np.random.default_rng()
         self._episode = _Episode()
+
+    @property
+    def restarts(self) -> int:
+        """Episodes started from the archive so far."""
+        return sum(self.starts.values())
 
     def episode_state(self) -> tuple[int, set[int], bool]:
         """What :func:`~sb3_mario.envs.snapshots.take_snapshot` saves of this wrapper: the episode's step count, the
@@ -144,7 +148,6 @@ class FrontierStarts(gymnasium.Wrapper):
             self._backend.restore(entry.snapshot)
             entry.starts += 1
             self.starts[self._cell(entry.info["x_pos"])] += 1
-            self.restarts += 1
             obs, info = entry.obs.copy(), dict(entry.info)
         return obs, info
 
