@@ -33,9 +33,13 @@ def run(steps: int = 60, repeats: int = 5) -> dict:
     small = make_mario_env(screen_size=42)
     models = {
         "ddqn": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu"),
-        "ddqn_bf16": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", autocast_bf16=True),
-        "ddqn_bf16_42": DDQN("CnnPolicy", small, buffer_size=5000, seed=0, device="cpu", autocast_bf16=True),
-        "ddqn_shift4": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", augment_shift=4),
+        "ddqn_bf16": DDQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", learner_kwargs={"autocast_bf16": True}),
+        "ddqn_bf16_42": DDQN(
+            "CnnPolicy", small, buffer_size=5000, seed=0, device="cpu", learner_kwargs={"autocast_bf16": True}
+        ),
+        "ddqn_shift4": DDQN(
+            "CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", replay_buffer_kwargs={"augment_shift": 4}
+        ),
         "sb3_dqn": DQN("CnnPolicy", env, buffer_size=5000, seed=0, device="cpu", learning_rate=2.5e-4, gamma=0.9),
     }
     for model in models.values():

@@ -60,8 +60,8 @@ def contenders(learning_starts: int) -> dict:
     )
     return {
         "ddqn": SB3Runner(ddqn()),
-        "ddqn_plain_loop": SB3Runner(ddqn(overlap_learning=False)),
-        "ddqn_bf16": SB3Runner(ddqn(autocast_bf16=True)),
+        "ddqn_plain_loop": SB3Runner(ddqn(learner_kwargs={"overlap": False})),
+        "ddqn_bf16": SB3Runner(ddqn(learner_kwargs={"autocast_bf16": True})),
         "sb3_dqn": SB3Runner(dqn),
         "tutorial": TutorialRunner(burnin=learning_starts),
     }

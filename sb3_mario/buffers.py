@@ -1,8 +1,8 @@
-"""A replay buffer for stacked uint8 frames that stores each distinct frame once."""
+"""A replay buffer for stacked uint8 frames that stores each distinct frame once; the samples every DDQN buffer gives."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
@@ -11,8 +11,30 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_mario.augment import draw_shifts, random_shift
 from sb3_mario.errors import ConfigError
-from sb3_mario.params import DQN_PARAMS, check_kwargs
+from sb3_mario.params import DDQN_PARAMS, check_kwargs
+
+
+class ReplaySamples(NamedTuple):
+    """SB3's ``ReplayBufferSamples`` plus each sample's loss weight (ones, unless the buffer prioritizes) and what the
+    buffer needs back with the TD errors to update priorities (``None``: nothing; see :meth:`update_priorities`)."""
+
+    observations: th.Tensor
+    actions: th.Tensor
+    next_observations: th.Tensor
+    dones: th.Tensor
+    rewards: th.Tensor
+    discounts: th.Tensor | None
+    weights: th.Tensor
+    priority_keys: Any = None
+
+
+def with_weights(samples: ReplayBufferSamples | ReplaySamples) -> ReplaySamples:
+    """Samples of any SB3 buffer as :class:`ReplaySamples` (weights of one)."""
+    if isinstance(samples, ReplaySamples):
+        return samples
+    return ReplaySamples(*samples, weights=th.ones_like(samples.rewards))
 
 
 class FrameStackReplayBuffer(ReplayBuffer):
@@ -31,6 +53,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
     overwritten).
 
     N-step returns are computed at sample time (as SB3's ``NStepReplayBuffer``), with the matching ``discounts``.
+    With ``augment_shift``, sampled observations are shifted at sample time (DrQ, :mod:`sb3_mario.augment`).
 
     :param buffer_size: max number of transitions
     :param observation_space: a ``Box`` of uint8 with shape ``(stack, height, width)``
@@ -42,6 +65,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
     :param n_steps: n-step return horizon (1: plain one-step targets)
     :param gamma: discount used for n-step returns (must match the algorithm's)
     :param frame_headroom: extra frame slots as a fraction of ``buffer_size``
+    :param augment_shift: DrQ's random shift (Kostrikov et al., 2021; Atari: 4): every sampled observation and next
+        observation is shifted by up to this many pixels, each its own draw from NumPy's generator; 0: none
     """
 
     def __init__(
@@ -56,9 +81,12 @@ class FrameStackReplayBuffer(ReplayBuffer):
         n_steps: int = 1,
         gamma: float = 0.99,
         frame_headroom: float = 1 / 80,
+        augment_shift: int = 0,
     ) -> None:
         check_frame_stack_space(observation_space)
-        check_kwargs(DQN_PARAMS, {"n_steps": n_steps, "gamma": gamma, "buffer_size": buffer_size})
+        check_kwargs(
+            DDQN_PARAMS, {"n_steps": n_steps, "gamma": gamma, "buffer_size": buffer_size, "augment_shift": augment_shift}
+        )
         if not 0 <= frame_headroom <= 1:
             raise ConfigError(f"frame_headroom must be in [0, 1], got {frame_headroom!r}")
         # BaseBuffer, not ReplayBuffer.__init__: that would allocate full observation arrays.
@@ -68,6 +96,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self.handle_timeout_termination = handle_timeout_termination
         self.n_steps = n_steps
         self.gamma = gamma
+        self.augment_shift = augment_shift
         self.stack, height, width = self.obs_shape
         # 2 * stack + 1 slots: one transition written from scratch (obs and next_obs unrelated) always fits
         self.n_frames = self.buffer_size + int(np.ceil(self.buffer_size * frame_headroom)) + 2 * self.stack + 1
@@ -158,7 +187,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         oldest = self.next_ids[batch_inds, env_inds] - back
         return oldest >= self.frames_written[env_inds] - self.n_frames
 
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplaySamples:  # type: ignore[override]
         upper = self.buffer_size if self.full else self.pos
         if upper == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
@@ -175,9 +204,9 @@ class FrameStackReplayBuffer(ReplayBuffer):
         ids = self.next_ids[batch_inds, env_inds][:, None] - back[batch_inds, env_inds].astype(np.int64)
         return self.frames[env_inds[:, None], ids % self.n_frames]
 
-    def _get_samples(
+    def _get_samples(  # type: ignore[override]
         self, batch_inds: np.ndarray, env: VecNormalize | None = None, env_indices: np.ndarray | None = None
-    ) -> ReplayBufferSamples:
+    ) -> ReplaySamples:
         if env_indices is None:
             env_indices = np.random.randint(0, self.n_envs, size=len(batch_inds))
         env_col = env_indices[:, None]
@@ -195,14 +224,24 @@ class FrameStackReplayBuffer(ReplayBuffer):
         final_dones = self.dones[last_inds, env_indices] & ~(self.timeouts[last_inds, env_indices])
         obs = self._normalize_obs(self._stacks(self.obs_back, batch_inds, env_indices), env)
         next_obs = self._normalize_obs(self._stacks(self.next_back, last_inds, env_indices), env)
-        return ReplayBufferSamples(
-            observations=self.to_torch(obs),  # type: ignore[arg-type]
+        observations, next_observations = self.to_torch(obs), self.to_torch(next_obs)  # type: ignore[arg-type]
+        if self.augment_shift > 0:
+            pad, n = self.augment_shift, len(batch_inds)
+            observations = random_shift(observations, draw_shifts(n, pad), pad)
+            next_observations = random_shift(next_observations, draw_shifts(n, pad), pad)
+        return ReplaySamples(
+            observations=observations,
             actions=self.to_torch(self.actions[batch_inds, env_indices]),
-            next_observations=self.to_torch(next_obs),  # type: ignore[arg-type]
+            next_observations=next_observations,
             dones=self.to_torch(final_dones.astype(np.float32).reshape(-1, 1)),
             rewards=self.to_torch(returns.astype(np.float32).reshape(-1, 1)),
             discounts=self.to_torch(discounts.reshape(-1, 1)),
+            weights=self.to_torch(np.ones((len(batch_inds), 1), dtype=np.float32)),
         )
+
+    def update_priorities(self, keys: Any, td_errors: np.ndarray) -> None:
+        """Prioritized buffers set the priorities of the samples ``keys`` (:attr:`ReplaySamples.priority_keys`) from
+        their absolute TD errors; uniform sampling has none to set."""
 
 
 def check_frame_stack_space(observation_space: spaces.Space) -> None:

@@ -23,8 +23,9 @@ from torch import nn
 
 from sb3_mario.buffers import FrameStackReplayBuffer
 from sb3_mario.ddqn import DDQN, MarioCNN
+from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
 from sb3_mario.errors import ConfigError
-from sb3_mario.params import RUN_PARAMS, params_of
+from sb3_mario.params import NESTED_KEYS, RUN_PARAMS, params_of
 from sb3_mario.prioritized import PrioritizedFrameStackReplayBuffer
 
 ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
@@ -164,6 +165,15 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         ):
             if key in policy_kwargs:
                 policy_kwargs[key] = registry[policy_kwargs[key]]
+    if algo == "ddqn":
+        for key, (mapping, sub) in NESTED_KEYS.items():  # e.g. ez_greedy_mu -> exploration_kwargs["ez_greedy_mu"]
+            if key in kwargs:
+                kwargs[mapping] = {**kwargs.get(mapping, {}), sub: kwargs.pop(key)}
+        buffer = kwargs.get("replay_buffer_class") or FrameStackReplayBuffer
+        if kwargs.get("replay_buffer_kwargs", {}).get("augment_shift") and not issubclass(buffer, FrameStackReplayBuffer):
+            raise ConfigError(f"augment_shift: needs the frame buffer (image observations), not {buffer.__name__}")
+        if not kwargs.get("advantage_learning", 1.0):
+            del kwargs["advantage_learning"]  # 0: plain DDQN (model_class)
     if algo == "dqn" and kwargs.get("replay_buffer_class") is FrameStackReplayBuffer and kwargs.get("n_steps", 1) > 1:
         kwargs["replay_buffer_kwargs"] = {
             "n_steps": kwargs.pop("n_steps"),
@@ -173,4 +183,31 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-__all__ = ["ALGOS", "build_kwargs", "default_hyperparams_file", "load_hyperparams", "parse_overrides", "validate"]
+def model_class(algo: str, kwargs: dict[str, Any]) -> type[OffPolicyAlgorithm]:
+    """The class that ``algo``'s constructor kwargs (:func:`build_kwargs`) or a zip's saved data build: DDQN with
+    ``advantage_learning`` is the experimental :class:`~sb3_mario.ddqn.experimental.AdvantageLearningDDQN`."""
+    if algo == "ddqn" and kwargs.get("advantage_learning", 0.0) > 0.0:
+        return AdvantageLearningDDQN
+    return ALGOS[algo]
+
+
+def saved_class(data: dict[str, Any]) -> type[DQN]:
+    """The DQN-family class a zip was saved with: the ``algo_name`` it records (``train``, ``tune`` and DDQN save it),
+    else :class:`~sb3_mario.DDQN` if it saved DDQN's exploration settings (zips from before), else SB3's ``DQN``."""
+    algo = str(data.get("algo_name"))
+    if algo not in ALGOS:
+        algo = "ddqn" if "exploration_kwargs" in data or "exploration_schedule_name" in data else "dqn"
+    cls = model_class(algo, data)
+    return cls if issubclass(cls, DQN) else DQN
+
+
+__all__ = [
+    "ALGOS",
+    "build_kwargs",
+    "default_hyperparams_file",
+    "load_hyperparams",
+    "model_class",
+    "parse_overrides",
+    "saved_class",
+    "validate",
+]

@@ -14,10 +14,9 @@ from typing import Any
 import cv2
 import imageio.v2 as imageio
 import numpy as np
-from stable_baselines3 import DQN
 
 from sb3_mario._io import atomic_path
-from sb3_mario.ddqn import DDQN
+from sb3_mario.config import saved_class
 from sb3_mario.envs import make_mario_env
 from sb3_mario.envs.factory import play_env_kwargs
 from sb3_mario.errors import Sb3MarioError
@@ -75,17 +74,6 @@ def play(
     finally:
         env.close()
     return stats, frames
-
-
-def saved_class(data: dict[str, Any]) -> type[DQN]:
-    """The DQN-family class a zip was saved with: the ``algo_name`` it records (``train``, ``tune`` and DDQN save it),
-    else :class:`~sb3_mario.DDQN` if it saved an exploration schedule name (zips from before), else SB3's ``DQN``."""
-    from sb3_mario.config import ALGOS
-
-    algo = ALGOS.get(str(data.get("algo_name")))
-    if algo is not None and issubclass(algo, DQN):
-        return algo
-    return DDQN if "exploration_schedule_name" in data else DQN
 
 
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:

@@ -14,9 +14,11 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_mario.callbacks import ProtocolEvalCallback
-from sb3_mario.config import ALGOS, build_kwargs
+from sb3_mario.config import build_kwargs, model_class
 from sb3_mario.envs import make_mario_vec_env
 from sb3_mario.envs.factory import mario_env_of
+from sb3_mario.portable import legacy_kwargs
+from sb3_mario.runs import read_model_data
 
 # evaluation seeds of run seed s start at EVAL_SEED_BASE + 1e6 * s; held-out checks use seeds >= HELD_OUT_SEED
 EVAL_SEED_BASE = 10_000_000
@@ -52,18 +54,38 @@ def make_model(
 ) -> OffPolicyAlgorithm:
     """A new model of ``algo`` on ``env``, which records the env's settings (``model.mario_env``) to save them: DDQN
     does so itself, SB3's DQN cannot, so they are set here for both."""
-    model = ALGOS[algo](
+    kwargs = build_kwargs(algo, hyperparams)
+    model = model_class(algo, kwargs)(
         hyperparams.get("policy", "CnnPolicy"),
         env,
         seed=seed,
         device=device,
         verbose=verbose,
         tensorboard_log=tensorboard_log,
-        **build_kwargs(algo, hyperparams),
+        **kwargs,
     )
     model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]
     model.algo_name = algo  # type: ignore[attr-defined]  # saved: the class to load the zip with
     return model
+
+
+def resume_model(
+    algo: str, path: str | Path, changes: dict[str, Any], env: VecEnv | None = None, **load_kwargs: Any
+) -> OffPolicyAlgorithm:
+    """A saved model of ``algo`` loaded to go on training, with ``changes`` (validated hyperparameters whose resume
+    rule is ``"model"``) acting where they live: a key of a mapping argument (``ez_greedy_mu`` in
+    ``exploration_kwargs`` ...) changes that key of the saved mapping; ``advantage_learning`` picks the class.
+
+    :param load_kwargs: passed to ``load`` (``device``, ``tensorboard_log`` ...)
+    """
+    saved = {**read_model_data(path), **legacy_kwargs(path)}
+    kwargs = build_kwargs(algo, changes)
+    for key, value in kwargs.items():
+        if isinstance(value, dict) and isinstance(saved.get(key), dict):
+            kwargs[key] = {**saved[key], **value}
+    if kwargs:
+        print("resuming with " + ", ".join(f"{k}={v}" for k, v in kwargs.items()))
+    return model_class(algo, {**saved, **changes}).load(path, env=env, **load_kwargs, **kwargs)
 
 
 def evaluation_seed(seed: int) -> int:
@@ -94,4 +116,4 @@ def make_evaluation(
     )
 
 
-__all__ = ["HELD_OUT_SEED", "evaluation_seed", "make_env", "make_evaluation", "make_model"]
+__all__ = ["HELD_OUT_SEED", "evaluation_seed", "make_env", "make_evaluation", "make_model", "resume_model"]

@@ -265,6 +265,21 @@ DDQN_PARAMS: dict[str, Param] = {
     "policy_kwargs": Param(mapping({**POLICY_KWARGS, "dueling": boolean}), "refuse"),
 }
 
+# DDQN's constructor arguments that it checks against DDQN_PARAMS on construction and load (and learning_rate, train_freq)
+DDQN_CHECKED: tuple[str, ...] = ("buffer_size", "learning_starts", "batch_size", "tau", "gamma", "gradient_steps", "n_steps")
+DDQN_CHECKED += ("target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
+DDQN_CHECKED += ("max_grad_norm",)
+
+# DDQN's YAML keys whose constructor argument is a mapping: key -> (constructor argument, its key there)
+NESTED_KEYS: dict[str, tuple[str, str]] = {
+    "exploration_schedule": ("exploration_kwargs", "schedule"),
+    "exploration_decay": ("exploration_kwargs", "decay"),
+    "ez_greedy_mu": ("exploration_kwargs", "ez_greedy_mu"),
+    "overlap_learning": ("learner_kwargs", "overlap"),
+    "autocast_bf16": ("learner_kwargs", "autocast_bf16"),
+    "augment_shift": ("replay_buffer_kwargs", "augment_shift"),
+}
+
 ALGO_PARAMS: dict[str, dict[str, Param]] = {"dqn": DQN_PARAMS, "ddqn": DDQN_PARAMS}
 
 
@@ -295,6 +310,7 @@ __all__ = [
     "DQN_PARAMS",
     "ENV_PARAMS",
     "FRONTIER_RULES",
+    "NESTED_KEYS",
     "RUN_PARAMS",
     "Param",
     "check_env_kwargs",

@@ -1,4 +1,5 @@
-"""Zips that load on both install paths: numpy 2 (Python >= 3.13) and numpy 1 (the legacy backend on Python < 3.13).
+"""Zips that load on both install paths (numpy 2 on Python >= 3.13, numpy 1 on the legacy backend) and from earlier
+versions of sb3_mario: :class:`PortableLoad`, the ``load`` of :class:`~sb3_mario.DDQN`.
 
 SB3 cloudpickles a model's spaces, last observation and episode buffers into its zip. Pickles made under numpy 2 name
 ``numpy._core`` modules, which numpy 1 lacks, and pickle random generators in a form numpy 1 cannot rebuild. numpy 2
@@ -6,19 +7,38 @@ reads numpy 1's pickles as they are; for the other direction, :func:`numpy2_pick
 1's ``numpy.core`` while a zip is read, and :func:`portable_custom_objects` rebuilds the observation and action spaces
 from the env settings saved in the zip (``mario_env``) instead of unpickling them. SB3 has no hook for either (its
 ``custom_objects`` replace whole entries, and it catches only some unpickling errors).
+
+Zips saved before DDQN's levers moved to their extension points (2026-12-05) kept them as attributes;
+:func:`legacy_kwargs` hands them to ``load`` where they live now (``exploration_kwargs``, ``learner_kwargs``, the
+replay buffer's kwargs). It lives here, not in ``convert.py``, which builds DDQNs and would close an import cycle.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import io
+import json
 import sys
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.type_aliases import GymEnv
+
+from sb3_mario.params import NESTED_KEYS
+
+SelfLoad = TypeVar("SelfLoad", bound="PortableLoad")
+# attributes of DDQN zips from before 2026-12-05 -> (load kwarg, key): the YAML keys' places, and the schedule's name
+LEGACY_ATTRIBUTES = {
+    **{key: place for key, place in NESTED_KEYS.items() if key != "exploration_schedule"},  # SB3's own, in old zips
+    "exploration_schedule_name": NESTED_KEYS["exploration_schedule"],
+}
 
 NUMPY1 = int(np.__version__.split(".")[0]) < 2
 _CORE_MODULES = ("", ".multiarray", ".numeric", "._multiarray_umath", ".umath", ".fromnumeric", "._dtype")
@@ -70,4 +90,56 @@ def portable_custom_objects(path: str | Path, custom_objects: dict[str, Any] | N
     return {**spaces, **(custom_objects or {})}
 
 
-__all__ = ["numpy2_pickles", "portable_custom_objects"]
+def legacy_kwargs(path: str | Path) -> dict[str, Any]:
+    """``load`` kwargs that give a zip saved before 2026-12-05 its settings in today's places (nothing for newer zips).
+
+    :param path: the zip
+    :return: ``exploration_kwargs``, ``learner_kwargs``, ``replay_buffer_kwargs`` and ``exploration_budget``, as the
+        zip's old attributes say
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return {}  # not an SB3 zip: SB3's load says so
+    if "exploration_kwargs" in data or not any(key in data for key in LEGACY_ATTRIBUTES):
+        return {}
+    kwargs: dict[str, Any] = {"exploration_kwargs": {}, "learner_kwargs": {}}
+    if isinstance(data.get("replay_buffer_kwargs"), dict):  # plain JSON (a cloudpickled one keeps no lever)
+        kwargs["replay_buffer_kwargs"] = dict(data["replay_buffer_kwargs"])
+    for attribute, (mapping, key) in LEGACY_ATTRIBUTES.items():
+        if attribute in data and not isinstance(data[attribute], dict):
+            kwargs.setdefault(mapping, {})[key] = data[attribute]
+    horizon, fraction = data.get("exploration_horizon"), data.get("exploration_fraction")
+    if data.get("exploration_budget") is None and isinstance(horizon, int) and isinstance(fraction, float):
+        kwargs["exploration_budget"] = round(horizon / fraction) if fraction else 0  # zips from before the budget
+    return kwargs
+
+
+class PortableLoad(BaseAlgorithm):
+    """SB3's ``load`` for zips of both install paths and of earlier versions: list it before the SB3 class
+    (``class DDQN(LearnerEngine, PortableLoad, DQN)``). SB3 writes ``load``'s keyword arguments into the instance
+    dict; an attribute that a class stores elsewhere (a property) names its storage in :attr:`load_aliases`."""
+
+    load_aliases: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def load(
+        cls: type[SelfLoad],
+        path: str | Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfLoad:
+        kwargs = {cls.load_aliases.get(key, key): value for key, value in kwargs.items()}
+        with numpy2_pickles():
+            if isinstance(path, (str, Path)):
+                custom_objects = portable_custom_objects(path, custom_objects)
+                kwargs = {**legacy_kwargs(path), **kwargs}
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+
+__all__ = ["LEGACY_ATTRIBUTES", "PortableLoad", "legacy_kwargs", "numpy2_pickles", "portable_custom_objects"]

@@ -9,14 +9,14 @@ drawn changes.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_mario.buffers import FrameStackReplayBuffer
+from sb3_mario.buffers import FrameStackReplayBuffer, ReplaySamples
 from sb3_mario.errors import ConfigError
 
 
@@ -64,27 +64,14 @@ class SumTree:
         return node - self.leaves
 
 
-class PrioritizedSamples(NamedTuple):
-    """``ReplayBufferSamples`` plus what prioritized replay needs: importance weights and where the samples came from."""
-
-    observations: th.Tensor
-    actions: th.Tensor
-    next_observations: th.Tensor
-    dones: th.Tensor
-    rewards: th.Tensor
-    discounts: th.Tensor | None
-    weights: th.Tensor  # (batch, 1) importance-sampling weights, the largest 1
-    slots: np.ndarray  # flat slot ids: position * n_envs + env
-    generations: np.ndarray  # how many times each slot had been written when it was sampled
-
-
 class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
     """:class:`FrameStackReplayBuffer` that draws transition ``i`` with probability ``p_i^alpha / sum_k p_k^alpha``.
 
     New transitions get the largest priority seen so far; after a gradient step, :meth:`update_priorities` sets
     ``p_i = |TD error| + eps`` for the sampled slots that were not overwritten meanwhile. Samples carry
     importance-sampling weights ``(N P(i))^-beta``, divided by the batch's largest, which DDQN multiplies into each
-    sample's loss. Parameters are :class:`FrameStackReplayBuffer`'s, plus:
+    sample's loss, and as ``priority_keys`` their flat slot ids (``position * n_envs + env``) and how many times each
+    slot had been written when it was sampled. Parameters are :class:`FrameStackReplayBuffer`'s, plus:
 
     :param alpha: how much priorities count (0: uniform sampling)
     :param beta: importance-sampling correction (1: full correction of the sampling bias)
@@ -103,6 +90,7 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         n_steps: int = 1,
         gamma: float = 0.99,
         frame_headroom: float = 1 / 80,
+        augment_shift: int = 0,
         alpha: float = 0.6,
         beta: float = 0.4,
         eps: float = 1e-3,
@@ -121,6 +109,7 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
             n_steps,
             gamma,
             frame_headroom,
+            augment_shift,
         )
         self.alpha, self.beta, self.eps = alpha, beta, eps
         self.tree = SumTree(self.buffer_size * self.n_envs)
@@ -138,7 +127,7 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         slots = pos * self.n_envs + np.arange(self.n_envs)
         self.tree.set(slots, np.full(self.n_envs, self.max_priority**self.alpha))
 
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedSamples:  # type: ignore[override]
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplaySamples:  # type: ignore[override]
         if self.size() == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         total = self.tree.total
@@ -158,9 +147,7 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         probabilities = self.tree.get(slots) / total
         unnormalised = (self.size() * self.n_envs * probabilities) ** -self.beta
         weights = (unnormalised / np.max(unnormalised)).astype(np.float32).reshape(-1, 1)
-        return PrioritizedSamples(
-            *samples, weights=self.to_torch(weights), slots=slots, generations=self.generations[batch_inds, env_inds]
-        )
+        return samples._replace(weights=self.to_torch(weights), priority_keys=(slots, self.generations[batch_inds, env_inds]))
 
     def _usable(self, slots: np.ndarray) -> np.ndarray:
         filled = slots < (self.buffer_size if self.full else self.pos) * self.n_envs
@@ -168,12 +155,14 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         batch_inds, env_inds = np.divmod(np.where(filled, slots, 0), self.n_envs)
         return usable & self._valid(batch_inds, env_inds)
 
-    def update_priorities(self, slots: np.ndarray, generations: np.ndarray, td_errors: np.ndarray) -> int:
+    def update_priorities(self, keys: tuple[np.ndarray, np.ndarray], td_errors: np.ndarray) -> int:  # type: ignore[override]
         """Set the priorities of sampled slots from their TD errors, except slots written again since they were
         sampled (their new transition keeps its own priority). Call it from the thread that adds transitions.
 
+        :param keys: the samples' ``priority_keys``: flat slot ids and their generations when sampled
         :return: how many slots were updated
         """
+        slots, generations = keys
         batch_inds, env_inds = np.divmod(slots, self.n_envs)
         same = self.generations[batch_inds, env_inds] == generations
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps
@@ -190,4 +179,4 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
         return int(same.sum())
 
 
-__all__ = ["PrioritizedFrameStackReplayBuffer", "PrioritizedSamples", "SumTree"]
+__all__ = ["PrioritizedFrameStackReplayBuffer", "SumTree"]

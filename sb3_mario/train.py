@@ -33,12 +33,12 @@ from sb3_mario.callbacks import (
     save_model,
     save_replay_buffer,
 )
-from sb3_mario.config import ALGOS, build_kwargs, load_hyperparams, parse_overrides
+from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.envs.factory import env_defaults, mario_env_of
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
 from sb3_mario.evaluation import close_workers, default_workers
-from sb3_mario.experiment import make_env, make_evaluation, make_model
+from sb3_mario.experiment import make_env, make_evaluation, make_model, resume_model
 from sb3_mario.params import ENV_PARAMS, params_of
 from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
 
@@ -228,14 +228,11 @@ class Run:
         return make_env(self.args.env, self.hyperparams, self.args.seed, self.args.vec_env, self.folder)
 
     def make_model(self, env: VecEnv) -> OffPolicyAlgorithm:
-        algo = ALGOS[self.args.algo]
         tb = self.args.tensorboard_log or str(self.run.tensorboard)
         if self.resume_from is not None:
             # rl-zoo's behaviour: hyperparameters given with -params replace the saved ones
-            changes = build_kwargs(self.args.algo, {k: self.hyperparams[k] for k in self.changed_on_resume})
-            if changes:
-                print("resuming with " + ", ".join(f"{k}={v}" for k, v in changes.items()))
-            model = algo.load(self.resume_from, env=env, device=self.args.device, tensorboard_log=tb, **changes)
+            changes = {k: self.hyperparams[k] for k in self.changed_on_resume}
+            model = resume_model(self.args.algo, self.resume_from, changes, env, device=self.args.device, tensorboard_log=tb)
             # a checkpoint's buffer is beside it; a run folder's final model has it with the checkpoints
             buffer = self.resume_from.parent / REPLAY_BUFFER_NAME
             if not buffer.is_file():

@@ -4,13 +4,12 @@ import gymnasium
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from torch.nn import functional as F
 
-from sb3_mario import DDQN
+from sb3_mario import DDQN, FrameStackReplayBuffer
+from sb3_mario.augment import draw_shifts, random_shift
 from sb3_mario.ddqn import double_q_target
-from sb3_mario.ddqn.augment import draw_shifts, random_shift
 from sb3_mario.errors import ConfigError
 
 
@@ -58,21 +57,23 @@ def test_random_shift_is_pad_and_crop():
     assert th.equal(random_shift(images, shifts, 4).float(), expected)
 
 
-def image_ddqn(**kwargs):
-    params = dict(buffer_size=200, learning_starts=0, batch_size=8, replay_buffer_class=ReplayBuffer, seed=0, device="cpu")
+def image_ddqn(shift=0, **kwargs):
+    params = dict(buffer_size=200, learning_starts=0, batch_size=8, seed=0, device="cpu")
     params.update(kwargs)
-    return DDQN("CnnPolicy", make_vec_env(NoiseImages, seed=0), **params)
+    return DDQN("CnnPolicy", make_vec_env(NoiseImages, seed=0), replay_buffer_kwargs={"augment_shift": shift}, **params)
 
 
 def test_train_learns_on_shifted_observations():
-    model = image_ddqn(augment_shift=4)
+    model = image_ddqn(shift=4)
     model.learn(40)
     with th.no_grad():
         for p in model.q_net_target.parameters():
             p.add_(0.1 * th.randn_like(p))
     np.random.seed(11)
+    model.replay_buffer.augment_shift = 0  # the same draws, unshifted
     batch = model.replay_buffer.sample(8)
-    obs_shifts, next_shifts = draw_shifts(8, 4), draw_shifts(8, 4)  # train()'s order: the observations', then next's
+    obs_shifts, next_shifts = draw_shifts(8, 4), draw_shifts(8, 4)  # the buffer's order: the observations', then next's
+    model.replay_buffer.augment_shift = 4
     assert not np.array_equal(obs_shifts, next_shifts)  # independent draws
 
     def loss_on(obs, next_obs):
@@ -91,14 +92,19 @@ def test_train_learns_on_shifted_observations():
 
 
 def test_augment_shift_is_saved_and_checked(tmp_path):
-    model = image_ddqn(augment_shift=2)
+    from sb3_mario.config import build_kwargs
+
+    model = image_ddqn(shift=2)
+    assert isinstance(model.replay_buffer, FrameStackReplayBuffer) and model.replay_buffer.augment_shift == 2
     model.save(tmp_path / "m.zip")
-    assert DDQN.load(tmp_path / "m.zip", device="cpu").augment_shift == 2
-    model.save(tmp_path / "old.zip", exclude=["augment_shift"])  # a zip from before the setting: no augmentation
-    assert DDQN.load(tmp_path / "old.zip", device="cpu").augment_shift == 0
-    with pytest.raises(ConfigError, match=r"^augment_shift: needs image observations"):
-        DDQN("MlpPolicy", make_vec_env("CartPole-v1"), augment_shift=4, device="cpu")
+    assert DDQN.load(tmp_path / "m.zip", device="cpu").replay_buffer.augment_shift == 2
+    image_ddqn().save(tmp_path / "none.zip")
+    assert DDQN.load(tmp_path / "none.zip", device="cpu").replay_buffer.augment_shift == 0
+    # the YAML key goes to the frame buffer; other buffers have no augmentation
+    assert build_kwargs("ddqn", {"augment_shift": 4})["replay_buffer_kwargs"] == {"augment_shift": 4}
+    with pytest.raises(ConfigError, match=r"^augment_shift: needs the frame buffer \(image observations\), not ReplayBuffer$"):
+        build_kwargs("ddqn", {"augment_shift": 4, "replay_buffer_class": "ReplayBuffer"})
     with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got -1$"):
-        image_ddqn(augment_shift=-1)
-    with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got 2.5$"):
-        DDQN.load(tmp_path / "m.zip", device="cpu", augment_shift=2.5)  # checked on load (and -i -params) too
+        image_ddqn(shift=-1)
+    with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got 2.5$"):  # on load (-i -params) too
+        DDQN.load(tmp_path / "m.zip", device="cpu", replay_buffer_kwargs={"augment_shift": 2.5})

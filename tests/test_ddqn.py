@@ -13,6 +13,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 
 from sb3_mario import DDQN, FrameStackReplayBuffer, MarioCNN, make_mario_vec_env
 from sb3_mario.ddqn import advantage_learning_target, double_q_target
+from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
 from sb3_mario.errors import ConfigError
 
 
@@ -34,10 +35,10 @@ def cartpole(n_envs=1, seed=0):
     return make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
 
 
-def small_ddqn(env=None, **kwargs):
+def small_ddqn(env=None, cls=DDQN, **kwargs):
     params = dict(buffer_size=500, learning_starts=32, batch_size=8, seed=0, device="cpu")
     params.update(kwargs)
-    return DDQN("MlpPolicy", env if env is not None else cartpole(), **params)
+    return cls("MlpPolicy", env if env is not None else cartpole(), **params)
 
 
 def test_double_q_target_by_hand():
@@ -90,7 +91,7 @@ def test_advantage_learning_target_by_hand():
 
 
 def test_train_uses_the_advantage_learning_target():
-    model = small_ddqn(learning_starts=0, advantage_learning=0.9)
+    model = small_ddqn(cls=AdvantageLearningDDQN, learning_starts=0, advantage_learning=0.9)
     model.learn(64)
     with th.no_grad():
         for p in model.q_net_target.parameters():
@@ -117,8 +118,9 @@ def test_advantage_learning_widens_the_action_gap():
     """On a two-action bandit with rewards 1 and 0.9 (gap 0.1), alpha 0.9 learns a gap of 0.1 / (1 - 0.9) = 1."""
     gaps = {}
     for alpha in (0.0, 0.9):
-        model = small_ddqn(env=make_vec_env(TwoArmedBandit), learning_starts=0, advantage_learning=alpha,
-                           learning_rate=1e-2, target_update_interval=20, exploration_final_eps=1.0, seed=1)  # fmt: skip
+        model = small_ddqn(env=make_vec_env(TwoArmedBandit), cls=AdvantageLearningDDQN, advantage_learning=alpha,
+                           learning_starts=0, learning_rate=1e-2, target_update_interval=20, exploration_final_eps=1.0,
+                           seed=1)  # fmt: skip
         model.learn(3000)
         q = model.q_net(th.zeros(1, 1)).detach().numpy().ravel()
         gaps[alpha] = q[0] - q[1]
@@ -151,7 +153,7 @@ def test_tutorial_defaults():
     assert (model.gamma, model.learning_rate, model.buffer_size, model.batch_size) == (0.9, 2.5e-4, 100_000, 32)
     assert (model.learning_starts, model.train_freq.frequency, model.gradient_steps) == (10_000, 3, 1)
     assert (model.target_update_interval, model.tau, model.max_grad_norm) == (10_000, 1.0, None)
-    assert (model.exploration_schedule_name, model.exploration_decay, model.exploration_final_eps) == (
+    assert (model.exploration.schedule, model.exploration.decay, model.exploration_final_eps) == (
         "exponential",
         0.99999975,
         0.1,
@@ -165,7 +167,7 @@ def test_exponential_epsilon(n_envs):
     model = small_ddqn(env=cartpole(n_envs), learning_starts=1000)
     model.learn(300)
     assert model.exploration_rate == pytest.approx(max(0.1, 0.99999975**300), rel=1e-9)
-    fast = small_ddqn(env=cartpole(n_envs), learning_starts=1000, exploration_decay=0.99)
+    fast = small_ddqn(env=cartpole(n_envs), learning_starts=1000, exploration_kwargs={"decay": 0.99})
     fast.learn(100)  # SB3 rounds up to whole train_freq rollouts: num_timesteps may end a little past 100
     assert fast.exploration_timesteps == fast.num_timesteps
     assert fast.exploration_rate == pytest.approx(max(0.1, 0.99**fast.num_timesteps), rel=1e-9)
@@ -174,7 +176,7 @@ def test_exponential_epsilon(n_envs):
 
 
 def test_exploration_continues_after_save_load(tmp_path):
-    model = small_ddqn(learning_starts=1000, exploration_decay=0.995)
+    model = small_ddqn(learning_starts=1000, exploration_kwargs={"decay": 0.995})
     model.learn(200)
     eps = model.exploration_rate
     model.save(tmp_path / "m.zip")
@@ -183,14 +185,14 @@ def test_exploration_continues_after_save_load(tmp_path):
     loaded.learn(100)  # a fresh learn() call (reset_num_timesteps=True) does not restart the schedule
     steps = model.num_timesteps + loaded.num_timesteps
     assert loaded.exploration_rate == pytest.approx(max(0.1, 0.995**steps), rel=1e-9)
-    linear = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=0.5)
+    linear = small_ddqn(learning_starts=1000, exploration_kwargs={"schedule": "linear"}, exploration_fraction=0.5)
     linear.learn(200)  # horizon 100 transitions
     assert linear.exploration_rate == pytest.approx(0.1)
-    half = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=1.0)
+    half = small_ddqn(learning_starts=1000, exploration_kwargs={"schedule": "linear"}, exploration_fraction=1.0)
     half.learn(99)  # horizon: 99 transitions
     half.save(tmp_path / "lin.zip")
     assert half.exploration_rate == pytest.approx(0.1)
-    half = small_ddqn(learning_starts=1000, exploration_schedule="linear", exploration_fraction=1.0)
+    half = small_ddqn(learning_starts=1000, exploration_kwargs={"schedule": "linear"}, exploration_fraction=1.0)
     half.learn(300, callback=lambda _locals, _globals: half.num_timesteps < 60)  # stopped at ~60 of 300
     done = half.exploration_timesteps  # SB3 skips _on_step for the step whose callback stopped training
     assert (
@@ -262,7 +264,14 @@ class ActionRecorder(BaseCallback):
 def run_mario(seed, steps=300):
     env = make_mario_vec_env(n_envs=1, vec_env="dummy", seed=seed)
     model = DDQN(
-        "CnnPolicy", env, buffer_size=400, learning_starts=60, seed=seed, device="cpu", exploration_decay=0.99, n_steps=3
+        "CnnPolicy",
+        env,
+        buffer_size=400,
+        learning_starts=60,
+        seed=seed,
+        device="cpu",
+        exploration_kwargs={"decay": 0.99},
+        n_steps=3,
     )
     recorder = ActionRecorder()
     losses = []
@@ -342,17 +351,20 @@ def test_mario_cnn_rejects_bad_spaces(space, match):
     [
         ({"buffer_size": -1}, "buffer_size"),
         ({"train_freq": 0}, "train_freq"),
-        ({"exploration_schedule": "cosine"}, "exploration_schedule: must be one of exponential, linear"),
+        ({"exploration_kwargs": {"schedule": "cosine"}}, "exploration_schedule: must be one of exponential, linear"),
         ({"gamma": 1.5}, "gamma"),
-        ({"exploration_decay": 0.0}, "exploration_decay"),
+        ({"exploration_kwargs": {"decay": 0.0}}, "exploration_decay"),
+        ({"learner_kwargs": {"overlap": 1}}, r"^learner_kwargs.overlap: must be true or false, got 1$"),
+        ({"learner_kwargs": {"bf16": True}}, r"^learner_kwargs.bf16: unknown key \(valid: autocast_bf16, overlap\)$"),
         ({"n_steps": 0}, "n_steps"),
         ({"max_grad_norm": -1.0}, "max_grad_norm"),
         ({"advantage_learning": 1.0}, r"advantage_learning: must be a number in \[0.0, 0.99\]"),
     ],
 )
 def test_bad_hyperparameters(kwargs, match):
+    cls = AdvantageLearningDDQN if "advantage_learning" in kwargs else DDQN
     with pytest.raises(ConfigError, match=match):
-        DDQN("MlpPolicy", cartpole(), **kwargs)
+        cls("MlpPolicy", cartpole(), **kwargs)
 
 
 def test_box_action_space_rejected():
@@ -385,13 +397,10 @@ def test_gamma_change_reaches_the_n_step_returns(tmp_path):
     manual = rewards[i] + 0.5 * rewards[i + 1] + 0.25 * rewards[i + 2]
     got = resumed.replay_buffer._get_samples(np.array([i]), env_indices=np.array([0]))
     assert got.rewards.item() == pytest.approx(manual, rel=1e-5)
-    # setting it by hand reaches the buffer too
-    resumed.gamma = 0.9
-    assert resumed.replay_buffer.gamma == 0.9 and resumed.replay_buffer_kwargs["gamma"] == 0.9
 
 
 def test_exploration_fraction_change_acts_on_a_resumed_model(tmp_path):
-    model = small_ddqn(exploration_schedule="linear", exploration_fraction=0.5, exploration_final_eps=0.0)
+    model = small_ddqn(exploration_kwargs={"schedule": "linear"}, exploration_fraction=0.5, exploration_final_eps=0.0)
     model.learn(100)
     assert model.exploration_horizon == 50 and model.exploration_rate == 0.0
     model.save(tmp_path / "m.zip")
@@ -421,7 +430,7 @@ def test_bf16_autocast_is_ignored_where_the_cpu_emulates_it(monkeypatch):
     from sb3_mario.ddqn import engine
 
     env = make_mario_vec_env(vec_env="dummy", screen_size=36)
-    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu")
+    model = DDQN("CnnPolicy", env, learner_kwargs={"autocast_bf16": True}, device="cpu")
     obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()
     fp32 = model.q_net(obs)
     for native in (False, True):
@@ -448,7 +457,7 @@ def test_bf16_runs_the_heads_own_forward(monkeypatch):
     engine.bf16_is_native.cache_clear()
     monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     env = make_mario_vec_env(vec_env="dummy", screen_size=36)
-    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu")
+    model = DDQN("CnnPolicy", env, learner_kwargs={"autocast_bf16": True}, device="cpu")
     plain_forward = model.q_net.forward
     model.q_net.forward = lambda obs: plain_forward(obs) + 1000.0
     obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()
@@ -507,7 +516,7 @@ def test_dueling_head_under_bf16_runs_its_own_forward(monkeypatch):
     engine.bf16_is_native.cache_clear()
     monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     env = make_mario_vec_env(vec_env="dummy", screen_size=36)
-    model = DDQN("CnnPolicy", env, autocast_bf16=True, device="cpu", policy_kwargs={"dueling": True})
+    model = DDQN("CnnPolicy", env, learner_kwargs={"autocast_bf16": True}, device="cpu", policy_kwargs={"dueling": True})
     with th.no_grad():
         model.q_net.value[0].bias.fill_(1000.0)  # the value stream's offset shows in every Q-value
     obs = th.randint(0, 255, (4, 4, 36, 36), dtype=th.uint8).float()

@@ -83,8 +83,9 @@ def test_repeat_lengths_follow_the_capped_zeta_distribution():
 
 
 def small_ez_ddqn(**kwargs):
-    params = dict(buffer_size=500, learning_starts=32, batch_size=8, seed=0, device="cpu", ez_greedy_mu=2.0)
+    params = dict(buffer_size=500, learning_starts=32, batch_size=8, seed=0, device="cpu")
     params.update(kwargs)
+    params["exploration_kwargs"] = {"ez_greedy_mu": 2.0, **params.get("exploration_kwargs", {})}
     return DDQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), **params)
 
 
@@ -119,23 +120,22 @@ def test_learn_holds_each_random_action_until_the_episode_ends(monkeypatch):
 
 
 def test_ddqn_with_ez_greedy_learns_saves_and_loads(tmp_path):
-    model = small_ez_ddqn(exploration_schedule="linear", exploration_fraction=0.5)
+    model = small_ez_ddqn(exploration_kwargs={"schedule": "linear"}, exploration_fraction=0.5)
     model.learn(200)
-    assert model._ez is not None
+    assert model.exploration.repeats is not None
     model.save(tmp_path / "ez.zip")
     loaded = DDQN.load(tmp_path / "ez.zip", device="cpu")
-    assert loaded.ez_greedy_mu == 2.0 and loaded._ez is None  # the setting is saved, the repeats in progress not
-    model.save(tmp_path / "old.zip", exclude=["ez_greedy_mu"])  # as a zip from before the setting
-    old = DDQN.load(tmp_path / "old.zip", device="cpu")
-    assert old.ez_greedy_mu is None
-    old.predict(np.zeros(4, dtype=np.float32))
-    assert old._ez is None  # plain epsilon-greedy
-    plain = small_ez_ddqn(ez_greedy_mu=None)
+    # the setting is saved, the repeats in progress not
+    assert loaded.exploration.ez_greedy_mu == 2.0 and loaded.exploration.schedule == "linear"
+    assert loaded.exploration.repeats is None
+    plain = small_ez_ddqn(exploration_kwargs={"ez_greedy_mu": None})
     plain.learn(100)
-    assert plain.ez_greedy_mu is None and plain._ez is None
+    assert plain.exploration.ez_greedy_mu is None and plain.exploration.repeats is None  # plain epsilon-greedy
+    plain.save(tmp_path / "plain.zip")
+    assert DDQN.load(tmp_path / "plain.zip", device="cpu").exploration.ez_greedy_mu is None
 
 
 @pytest.mark.parametrize("mu", [1.0, 0.5, -2.0, "2"])
 def test_bad_ez_greedy_mu(mu):
     with pytest.raises(ConfigError, match=r"ez_greedy_mu: must be a number in \(1.0, 100.0\]"):
-        small_ez_ddqn(ez_greedy_mu=mu)
+        small_ez_ddqn(exploration_kwargs={"ez_greedy_mu": mu})

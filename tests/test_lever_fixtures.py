@@ -1,5 +1,6 @@
 """Zips saved with each opt-in lever on, before DDQN's levers moved to their extension points (tests/data/levers/,
-made by tests/data/make_lever_models.py): they load with today's code and give the same numbers."""
+made by tests/data/make_lever_models.py on 33973ba): they load with today's code, as train -i and enjoy load them,
+and give the same numbers."""
 
 import json
 from pathlib import Path
@@ -9,10 +10,18 @@ import pytest
 import torch as th
 
 from sb3_mario import DDQN
+from sb3_mario.config import saved_class
+from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
+from sb3_mario.runs import read_model_data
 
 LEVERS = Path(__file__).parent / "data" / "levers"
 GOLDEN = json.loads((LEVERS / "golden.json").read_text())
 NAMES = [name for name in GOLDEN if name != "loss_seed"]
+
+
+def load(name: str) -> DDQN:
+    path = LEVERS / f"{name}.zip"
+    return saved_class(read_model_data(path)).load(path, device="cpu")
 
 
 def fill(model: DDQN) -> None:
@@ -27,7 +36,7 @@ def fill(model: DDQN) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_old_lever_zip_loads_and_matches(name):
     golden = GOLDEN[name]
-    model = DDQN.load(LEVERS / f"{name}.zip", device="cpu")
+    model = load(name)
     obs = np.load(LEVERS / "obs.npy")
     with th.no_grad():
         q = model.q_net(model.policy.obs_to_tensor(obs)[0]).numpy()
@@ -46,12 +55,14 @@ def test_old_lever_zip_loads_and_matches(name):
 
 
 def test_old_lever_zips_keep_their_settings():
-    loaded = {name: DDQN.load(LEVERS / f"{name}.zip", device="cpu") for name in NAMES}
+    loaded = {name: load(name) for name in NAMES}
     assert loaded["prioritized"].replay_buffer.__class__.__name__ == "PrioritizedFrameStackReplayBuffer"
     assert loaded["prioritized"].replay_buffer.n_steps == 3
-    assert loaded["ez_greedy"].ez_greedy_mu == 2.0 and loaded["plain"].ez_greedy_mu is None
-    assert loaded["advantage_learning"].advantage_learning == 0.9 and loaded["plain"].advantage_learning == 0.0
-    assert loaded["augment_shift"].augment_shift == 1 and loaded["plain"].augment_shift == 0
-    assert loaded["linear"].exploration_schedule_name == "linear" and loaded["plain"].exploration_schedule_name == "exponential"
+    assert loaded["ez_greedy"].exploration.ez_greedy_mu == 2.0 and loaded["plain"].exploration.ez_greedy_mu is None
+    assert isinstance(loaded["advantage_learning"], AdvantageLearningDDQN)
+    assert loaded["advantage_learning"].advantage_learning == 0.9 and type(loaded["plain"]) is DDQN
+    assert loaded["augment_shift"].replay_buffer.augment_shift == 1 and loaded["plain"].replay_buffer.augment_shift == 0
+    assert (loaded["linear"].exploration.schedule, loaded["plain"].exploration.schedule) == ("linear", "exponential")
+    assert loaded["linear"].exploration_horizon == 150 and loaded["plain"].exploration.decay == 0.99999975
     assert loaded["dueling"].policy.q_net.__class__.__name__ == "DuelingQNetwork"
-    assert all(not model.overlap_learning for model in loaded.values())
+    assert all(not model.overlap_learning and not model.autocast_bf16 for model in loaded.values())

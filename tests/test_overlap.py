@@ -25,7 +25,7 @@ def assert_same_weights(a: DDQN, b: DDQN) -> None:
 def mario_ddqn(overlap: bool, **kwargs) -> DDQN:
     env = make_mario_vec_env(n_envs=1, vec_env="dummy", seed=0)
     hp = dict(buffer_size=400, learning_starts=64, target_update_interval=90, seed=0, device="cpu")
-    return DDQN("CnnPolicy", env, overlap_learning=overlap, **{**hp, **kwargs})
+    return DDQN("CnnPolicy", env, learner_kwargs={"overlap": overlap, **kwargs.pop("learner_kwargs", {})}, **{**hp, **kwargs})
 
 
 def test_random_acting_gives_the_plain_loop_weights_bit_for_bit(tmp_path):
@@ -53,7 +53,9 @@ def test_overlapped_runs_are_reproducible():
     """Greedy acting (the lagged network matters): two seeded runs take the same actions and end with the same weights."""
     runs = []
     for _ in range(2):
-        model = mario_ddqn(True, exploration_schedule="linear", exploration_fraction=0.5, exploration_final_eps=0.0)
+        model = mario_ddqn(
+            True, exploration_kwargs={"schedule": "linear"}, exploration_fraction=0.5, exploration_final_eps=0.0
+        )
         model.learn(300)
         runs.append(model)
     assert_same_weights(*runs)
@@ -100,11 +102,10 @@ def test_overlap_learns_like_the_plain_loop(overlap, bf16):
         gamma=0.95,
         train_freq=1,
         target_update_interval=200,
-        exploration_schedule="linear",
+        exploration_kwargs={"schedule": "linear"},
         exploration_fraction=0.5,
         exploration_final_eps=0.05,
-        overlap_learning=overlap,
-        autocast_bf16=bf16,
+        learner_kwargs={"overlap": overlap, "autocast_bf16": bf16},
         seed=1,
         device="cpu",
     )
@@ -135,7 +136,7 @@ def test_bf16_autocast_changes_only_the_precision(monkeypatch):
     monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     losses = {}
     for bf16 in (False, True):
-        model = mario_ddqn(False, learning_starts=100, autocast_bf16=bf16)
+        model = mario_ddqn(False, learning_starts=100, learner_kwargs={"autocast_bf16": bf16})
         model.learn(100)  # fills the buffer, no update yet
         with th.no_grad():
             for p in model.q_net_target.parameters():

@@ -12,6 +12,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import sb3_mario
 from sb3_mario import DDQN, make_mario_vec_env
 from sb3_mario.errors import ConfigError
+from sb3_mario.experiment import resume_model
 from sb3_mario.params import DDQN_PARAMS, DQN_PARAMS, ENV_PARAMS, RUN_PARAMS, params_of
 from sb3_mario.runs import read_model_data
 from sb3_mario.search_space import ONE_MINUS, sample_ddqn_params
@@ -83,21 +84,26 @@ def test_model_keys_act_on_a_resumed_model(saved, key):
     value = NEW_VALUES[key]
     if key == "augment_shift":  # image observations only
         env = make_mario_vec_env(vec_env="dummy", screen_size=36)
-        model = DDQN.load(saved / "mario.zip", env=env, device="cpu", **{key: value})
+        model = resume_model("ddqn", saved / "mario.zip", {key: value}, env, device="cpu")
     else:
-        model = DDQN.load(saved / "m.zip", env=make_vec_env("CartPole-v1"), device="cpu", **{key: value})
-    if key == "train_freq":
-        assert model.train_freq.frequency == value
-    elif key == "exploration_schedule":  # SB3's DQN keeps its own schedule object under that name
-        assert model.exploration_schedule_name == value
-    elif key == "learning_rate":
-        assert model.learning_rate == value and model.lr_schedule(1.0) == value
-    else:
-        assert getattr(model, key) == value
+        model = resume_model("ddqn", saved / "m.zip", {key: value}, make_vec_env("CartPole-v1"), device="cpu")
+    # where each key acts now: exploration's, the buffer's, the learner engine's, or the model's own attribute
+    places = {
+        "train_freq": lambda: model.train_freq.frequency,
+        "exploration_schedule": lambda: model.exploration.schedule,
+        "exploration_decay": lambda: model.exploration.decay,
+        "ez_greedy_mu": lambda: model.exploration.ez_greedy_mu,
+        "augment_shift": lambda: model.replay_buffer.augment_shift,
+    }
+    assert places.get(key, lambda: getattr(model, key))() == value
+    if key == "learning_rate":
+        assert model.lr_schedule(1.0) == value
     if key == "gamma":  # n-step buffers discount with it too (tests/test_ddqn.py: the frame buffer's returns)
         assert getattr(model.replay_buffer, "gamma", value) == value
     if key == "exploration_fraction":
         assert model.exploration_horizon == int(value * model.exploration_budget)
+    if key == "exploration_decay":  # one key of the saved mapping changed, the others kept
+        assert model.exploration.schedule == "exponential"
 
 
 def _resume_args(saved, zip_name, *params):

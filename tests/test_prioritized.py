@@ -10,10 +10,11 @@ from gymnasium import spaces
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_mario import DDQN, FrameStackReplayBuffer, PrioritizedFrameStackReplayBuffer, make_mario_vec_env
+from sb3_mario.buffers import ReplaySamples, with_weights
 from sb3_mario.ddqn import double_q_target
 from sb3_mario.errors import ConfigError
 from sb3_mario.params import DDQN_PARAMS, DQN_PARAMS
-from sb3_mario.prioritized import PrioritizedSamples, SumTree
+from sb3_mario.prioritized import SumTree
 
 OBS = spaces.Box(0, 255, (4, 6, 6), np.uint8)
 
@@ -42,16 +43,16 @@ def filled(buffer_class, n=4, n_steps=1, **kwargs):
 def test_draws_are_proportional_and_weights_correct_the_bias():
     buffer = filled(PrioritizedFrameStackReplayBuffer, alpha=1.0, beta=1.0, eps=1e-12)
     slots = np.arange(4)
-    assert buffer.update_priorities(slots, buffer.generations[slots, 0], np.array([1.0, 0.0, 3.0, 0.0])) == 4
+    assert buffer.update_priorities((slots, buffer.generations[slots, 0]), np.array([1.0, 0.0, 3.0, 0.0])) == 4
     np.random.seed(0)
     batch = buffer.sample(4000)
-    counts = np.bincount(batch.slots, minlength=4)
+    counts = np.bincount(batch.priority_keys[0], minlength=4)
     # stratified over the priority mass 1 : ~0 : 3 : ~0 -> a quarter and three quarters of the draws, to one draw
     assert abs(counts[0] - 1000) <= 1 and abs(counts[2] - 3000) <= 1 and counts[1] + counts[3] <= 1
     # weights (N P(i))^-beta / max: N = 4, P = 1/4 -> 1; P = 3/4 -> 1/3
     weights = batch.weights.numpy().ravel()
-    np.testing.assert_allclose(weights[batch.slots == 0], 1.0, rtol=1e-6)
-    np.testing.assert_allclose(weights[batch.slots == 2], 1 / 3, rtol=1e-6)
+    np.testing.assert_allclose(weights[batch.priority_keys[0] == 0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(weights[batch.priority_keys[0] == 2], 1 / 3, rtol=1e-6)
 
 
 def test_samples_keep_the_base_buffers_frames_and_n_step_returns():
@@ -59,12 +60,14 @@ def test_samples_keep_the_base_buffers_frames_and_n_step_returns():
     plain = filled(FrameStackReplayBuffer, n=6, n_steps=3)
     np.random.seed(1)
     batch = prioritized.sample(8)
-    assert isinstance(batch, PrioritizedSamples)
-    same = plain._get_samples(batch.slots, env_indices=np.zeros(8, dtype=np.int64))
+    assert isinstance(batch, ReplaySamples) and batch.priority_keys is not None
+    same = plain._get_samples(batch.priority_keys[0], env_indices=np.zeros(8, dtype=np.int64))
     for name in ("observations", "actions", "next_observations", "dones", "rewards", "discounts"):
         assert th.equal(getattr(batch, name), getattr(same, name)), name
     # by hand: slot t has rewards t + 1, t + 2, t + 3 discounted by 0.5 (slot 0: 1 + 1 + 0.75), cut at the newest (5)
-    for slot, reward, discount in zip(batch.slots, batch.rewards.ravel().tolist(), batch.discounts.ravel().tolist()):
+    for slot, reward, discount in zip(
+        batch.priority_keys[0], batch.rewards.ravel().tolist(), batch.discounts.ravel().tolist()
+    ):
         steps = min(3, 6 - slot)
         assert reward == sum(0.5**k * (slot + 1 + k) for k in range(steps)) and discount == 0.5**steps
 
@@ -76,9 +79,9 @@ def test_priorities_skip_slots_overwritten_since_sampling():
     # the transition at position 0 is replaced (as newer env steps do while the update is in flight)
     buffer.add(np.zeros((1, 4, 6, 6), np.uint8), np.ones((1, 4, 6, 6), np.uint8), np.array([1]), np.array([0.0]),
                np.array([False]), [{}])  # fmt: skip
-    updated = buffer.update_priorities(batch.slots, batch.generations, np.full(4, 4.0))
-    assert updated == int((batch.slots != 0).sum())
-    others = np.unique(batch.slots[batch.slots != 0])
+    updated = buffer.update_priorities(batch.priority_keys, np.full(4, 4.0))
+    assert updated == int((batch.priority_keys[0] != 0).sum())
+    others = np.unique(batch.priority_keys[0][batch.priority_keys[0] != 0])
     np.testing.assert_allclose(buffer.tree.get(others), 2.0)  # (|4| + eps) ** 0.5
     assert buffer.tree.get(np.array([0]))[0] == 1.0  # the new transition: the largest priority then (1) ** 0.5
     assert buffer.max_priority == pytest.approx(4.0)
@@ -91,12 +94,12 @@ def test_non_finite_td_errors_take_the_largest_priority_and_sampling_goes_on():
     # a diverged update must not poison the tree's sums (every later draw would land on slot 0, or never end)
     buffer = filled(PrioritizedFrameStackReplayBuffer, alpha=1.0, eps=1e-12)
     slots = np.arange(4)
-    buffer.update_priorities(slots, buffer.generations[slots, 0], np.array([2.0, np.nan, np.inf, 1.0]))
+    buffer.update_priorities((slots, buffer.generations[slots, 0]), np.array([2.0, np.nan, np.inf, 1.0]))
     np.testing.assert_allclose(buffer.tree.get(slots), [2.0, 2.0, 2.0, 1.0])  # the largest priority then: 2
     assert buffer.tree.total == pytest.approx(7.0) and buffer.max_priority == pytest.approx(2.0)
     np.random.seed(3)
     batch = buffer.sample(7)
-    assert np.bincount(batch.slots, minlength=4).tolist() == [2, 2, 2, 1] and th.isfinite(batch.weights).all()
+    assert np.bincount(batch.priority_keys[0], minlength=4).tolist() == [2, 2, 2, 1] and th.isfinite(batch.weights).all()
 
 
 def test_bad_settings_are_one_line_errors():
@@ -114,7 +117,7 @@ def per_ddqn(**kwargs):
 
 
 def test_ddqn_weights_each_samples_loss_and_reports_td_errors():
-    model = per_ddqn(overlap_learning=False)
+    model = per_ddqn(learner_kwargs={"overlap": False})
     model.learn(60)
     np.random.seed(3)
     batch = model.replay_buffer.sample(2)
@@ -129,13 +132,13 @@ def test_ddqn_weights_each_samples_loss_and_reports_td_errors():
             batch.dones, batch.discounts,
         )  # fmt: skip
     stats = model._gradient_steps([weighted])
-    slots, generations, td = stats.priorities[0]
-    assert np.array_equal(slots, batch.slots) and np.array_equal(generations, batch.generations)
+    (slots, generations), td = stats.priorities[0]
+    assert slots is batch.priority_keys[0] and generations is batch.priority_keys[1]
     th.testing.assert_close(td, (target - q).abs().flatten())
     # weights (1, 0): the loss is the first sample's Huber loss over the batch of 2
     huber = th.nn.functional.smooth_l1_loss(q[:1], target[:1])
     th.testing.assert_close(stats.metrics["loss"][0], huber / 2)
-    plain = twin._gradient_steps([ReplayBufferSamples(*batch[:6])])  # the same batch, unweighted: the plain loss
+    plain = twin._gradient_steps([with_weights(ReplayBufferSamples(*batch[:6]))])  # weights of one: the plain loss
     th.testing.assert_close(plain.metrics["loss"][0], th.nn.functional.smooth_l1_loss(q, target))
     assert plain.priorities is None
 

@@ -29,17 +29,18 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.dqn.policies import QNetwork
 
 from sb3_mario.ddqn.overlap import BackgroundLearner
+from sb3_mario.params import boolean, mapping
 
 SelfEngine = TypeVar("SelfEngine", bound="LearnerEngine")
 
 
 class UpdateStats(NamedTuple):
     """What a batch of gradient steps reports: how many, per metric one tensor per step (``train/<metric>``), and for
-    prioritized replay per step the sampled slots, their generations and the absolute TD errors."""
+    a prioritized buffer per step the samples' ``priority_keys`` and absolute TD errors."""
 
     n: int
     metrics: dict[str, list[th.Tensor]]
-    priorities: list[tuple[np.ndarray, np.ndarray, th.Tensor]] | None = None
+    priorities: list[tuple[Any, th.Tensor]] | None = None
 
 
 @functools.cache
@@ -81,13 +82,26 @@ def bf16_features(q_net: QNetwork, device_type: str) -> Iterator[None]:
 
 class LearnerEngine(OffPolicyAlgorithm):
     """Runtime of a DQN-family algorithm (see the module docstring): list it before the algorithm's base class
-    (``class DDQN(LearnerEngine, DQN)``), set :attr:`overlap_learning` and :attr:`autocast_bf16` in ``__init__`` and
-    route the gradient steps through :meth:`run_update`. The algorithm has an online network ``q_net``."""
+    (``class DDQN(LearnerEngine, DQN)``), keep the engine's settings in ``learner_kwargs`` (saved with the model),
+    call :meth:`_setup_learner` in ``_setup_model`` and route the gradient steps through :meth:`run_update`. The
+    algorithm has an online network ``q_net``.
+
+    ``learner_kwargs``: ``overlap`` (default ``True``): in ``learn()``, run gradient steps in a background thread while
+    the envs step, acting with the weights from before the update in flight (a one-update policy lag); ``False``: the
+    plain loop. ``autocast_bf16`` (default ``False``): run the feature extractor of the gradient steps' network passes
+    under bfloat16 autocast (~1.5x faster on CPUs with AVX512-BF16 or AMX, see bench/README.md; ignored with a warning
+    on CPUs without them, where bfloat16 is emulated and ~19x slower); off by default because it changes the numerics.
+    """
 
     q_net: QNetwork
-    overlap_learning: bool = True
-    autocast_bf16: bool = False
+    learner_kwargs: dict[str, Any]
     _learner: BackgroundLearner | None = None
+
+    def _setup_learner(self) -> None:
+        """Read ``learner_kwargs`` (each checked as its YAML key: ``overlap_learning``, ``autocast_bf16``)."""
+        settings = mapping({"overlap": boolean, "autocast_bf16": boolean})("learner_kwargs", self.learner_kwargs or {})
+        self.overlap_learning = settings.get("overlap", True)
+        self.autocast_bf16 = settings.get("autocast_bf16", False)
 
     def q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
         """Q-values for a gradient step, through the network's own ``forward``; with ``autocast_bf16`` (where native)
@@ -113,8 +127,8 @@ class LearnerEngine(OffPolicyAlgorithm):
             for name, values in stats.metrics.items():
                 self.logger.record(f"train/{name}", th.stack(values).mean().item())
         # prioritized replay: priorities are written here, in the thread that adds transitions, once the update applied
-        for slots, generations, td_errors in stats.priorities or []:
-            self.replay_buffer.update_priorities(slots, generations, td_errors.numpy())  # type: ignore[union-attr]
+        for keys, td_errors in stats.priorities or []:
+            self.replay_buffer.update_priorities(keys, td_errors.numpy())  # type: ignore[union-attr]
 
     def _finish_update(self) -> None:
         """Apply the gradient steps in flight (overlapped learning), if any."""
@@ -157,7 +171,8 @@ class LearnerEngine(OffPolicyAlgorithm):
         super().save(*args, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_learner"]
+        # overlap_learning and autocast_bf16 are read from the saved learner_kwargs
+        return [*super()._excluded_save_params(), "_learner", "overlap_learning", "autocast_bf16"]
 
     def learn(
         self: SelfEngine,
