@@ -85,7 +85,10 @@ def resume_model(
             kwargs[key] = {**saved[key], **value}
     if kwargs:
         print("resuming with " + ", ".join(f"{k}={v}" for k, v in kwargs.items()))
-    return model_class(algo, {**saved, **changes}).load(path, env=env, **load_kwargs, **kwargs)
+    model = model_class(algo, {**saved, **changes}).load(path, env=env, **load_kwargs, **kwargs)
+    if env is not None:
+        model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]  # the env it resumes on (-params env_kwargs)
+    return model
 
 
 def evaluation_seed(seed: int) -> int:

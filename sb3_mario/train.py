@@ -35,7 +35,7 @@ from sb3_mario.callbacks import (
 )
 from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
-from sb3_mario.envs.factory import env_defaults, mario_env_of
+from sb3_mario.envs.factory import env_defaults
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
 from sb3_mario.evaluation import close_workers, default_workers
 from sb3_mario.experiment import make_env, make_evaluation, make_model, resume_model
@@ -347,7 +347,6 @@ class Run:
         exit_code = 0
         try:
             model = self.make_model(env)
-            model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]  # a resumed model: the env it resumes on
             callbacks = self.callbacks(model)
             self.install_signal_handlers()
             steps = self.hyperparams["n_timesteps"]
