@@ -20,7 +20,7 @@ PYTHON_LEGACY ?= $(shell bash scripts/find-python.sh --legacy)
 BACKEND_TESTS := tests/test_envs.py tests/test_stall.py tests/test_evaluation.py tests/test_ddqn.py tests/test_buffer.py \
 	tests/test_pretrained.py tests/test_frontier.py tests/test_portable.py
 
-.PHONY: install train test test-all test-legacy lint type bench clean
+.PHONY: install train test test-slow test-all test-legacy lint type bench clean
 
 $(STAMP): pyproject.toml setup.py
 	@if test -x $(PY) && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
@@ -39,18 +39,24 @@ train: $(STAMP)
 # test files run in parallel worker processes, a file's tests together (they share module fixtures): up to 4 at once
 PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
+# the contributor's suite: every test but the few long end-to-end ones marked slow (<= 10 minutes on 2 cores)
 test: $(STAMP)
-	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q $(PYTEST_PARALLEL)
+
+# the long end-to-end tests only (CI runs them after `make test`), the real PostgreSQL server's among them
+test-slow: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m slow
 
 test-all: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m ""
 
+# the backend's tests, their slow ones too (-m "": the shipped model's 20 protocol episodes on nes-py 8)
 test-legacy:
 	$(if $(PYTHON_LEGACY),,$(error no Python 3.10-3.12 found for the legacy backend: set PYTHON_LEGACY=/path/to/python3.11))
 	$(MAKE) install VENV=.venv-legacy PYTHON=$(PYTHON_LEGACY)
-	.venv-legacy/bin/python -m pytest -q $(PYTEST_PARALLEL) $(BACKEND_TESTS)
+	.venv-legacy/bin/python -m pytest -q $(PYTEST_PARALLEL) -m "" $(BACKEND_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check sb3_mario tests bench

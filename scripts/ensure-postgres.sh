@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test` calls this: the distributed-search tests start a real PostgreSQL server (initdb/pg_ctl in a temporary
+# `make test-slow` and `make test-all` call this: the distributed-search test starts a real PostgreSQL server (initdb/pg_ctl in a temporary
 # directory). Install the server binaries where they are missing (Debian/Ubuntu: apt); elsewhere say how, and let
 # the test that needs them fail with that message.
 set -euo pipefail

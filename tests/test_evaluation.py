@@ -181,7 +181,12 @@ class DyingPolicy(CnnPolicy):
 
 
 def test_parallel_evaluation_plays_the_same_episodes_and_survives_a_dead_worker(capfd):
-    model = sb3_mario.load_pretrained(ENV)
+    # a fresh network on 36x36 frames: as much an SB3 model with a saved policy as the shipped one (which plays
+    # [right, A] at every step of 1-1, ~480 steps an episode), its greedy choice ([right] here) ends each episode at
+    # the first Goomba in ~40 steps
+    from sb3_mario import DDQN, make_mario_vec_env
+
+    model = DDQN("CnnPolicy", make_mario_vec_env(vec_env="dummy", screen_size=36), buffer_size=50, device="cpu", seed=0)
     seed = 1_000_000_500
     together = evaluate_protocol(model, model.mario_env, 2, seed, n_workers=2)
     assert [e.seed for e in together.episodes] == [seed, seed + 1]

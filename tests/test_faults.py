@@ -51,7 +51,7 @@ def _train(log_folder, *args):
     return subprocess.run(
         [
             sys.executable, "-m", "sb3_mario.train", "-f", str(log_folder), "--vec-env", "dummy", "--verbose", "0",
-            "--eval-freq", "0", "-params", "buffer_size:400", "learning_starts:64",
+            "--eval-freq", "0", "-params", "buffer_size:400", "learning_starts:64", "batch_size:8", "train_freq:8",
             "env_kwargs:{max_episode_steps: 100}", *map(str, args),
         ],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},

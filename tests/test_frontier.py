@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_train import ENV, TINY, run_cli, train
+from test_train import ENV, TINY, run_cli, train, train_here
 
 from sb3_mario import DDQN, make_mario_env, make_mario_vec_env
 from sb3_mario.enjoy import play
@@ -97,7 +97,7 @@ def test_include_rng_repeats_the_sticky_draws_by_itself():
 
 
 @needs_snapshots
-def test_snapshots_refuse_other_ids_and_ids_without_stages(tmp_path):
+def test_snapshots_refuse_other_ids_and_ids_without_stages(tmp_path, run_main):
     env = make_mario_env(seed=0)
     snapshot = take_snapshot(env)
     other = make_mario_env("SuperMarioBros-1-2-v0", seed=0)
@@ -119,8 +119,9 @@ def test_snapshots_refuse_other_ids_and_ids_without_stages(tmp_path):
         game.close()
     for e in (env, other, stacked_differently):
         e.close()
-    refused = train(tmp_path, "--env", "SuperMarioBros-v0", "-n", 100, "--vec-env", "subproc", "-params",
-                    "env_kwargs:{frontier_starts: 0.5}")  # fmt: skip
+    # the training CLI's refusal (its main, called here), in one line, before any env worker starts
+    refused = train_here(run_main, tmp_path, "--env", "SuperMarioBros-v0", "-n", 100, "--vec-env", "subproc", "-params",
+                         "env_kwargs:{frontier_starts: 0.5}")  # fmt: skip
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert refused.stderr.startswith("error: frontier starts need a single-stage env id")
 
@@ -178,7 +179,7 @@ def test_restarts_are_seeded_and_leave_the_sticky_draws_alone():
         env = make_mario_env(**SETTINGS, frontier_starts=frontier_starts, max_episode_steps=60, seed=2)
         starts, pressed, first_restart = [], [], None
         env.unwrapped.pressed_log = pressed
-        for _ in range(900):
+        for _ in range(480):  # 8 episodes of 60 steps: the archive passes FRONTIER_MIN_X in the 5th, 4 restarts follow
             _, _, terminated, truncated, info = env.step(1)
             if terminated or truncated:
                 starts.append(env.reset()[1]["start_x"])
@@ -225,7 +226,7 @@ def test_before_death_anchors_lie_two_seconds_before_deaths_of_their_own_episode
     assert frontier.before_death_steps == 30  # 120 frames at frame skip 4
     pairs = []
     rng = np.random.default_rng(0)
-    for _ in range(1500):  # random [right] / [right, A] without repeat_jump: deaths at goombas, pipes and pits
+    for _ in range(1100):  # random [right] / [right, A] without repeat_jump: deaths at goombas, pipes and pits
         anchors = len(frontier.anchors)
         _, _, terminated, truncated, info = env.step(int(rng.random() < 0.5))
         if len(frontier.anchors) > anchors:
@@ -255,6 +256,7 @@ def frontier_run(tmp_path_factory):
     return tmp, tmp / "logs" / "ddqn" / f"{ENV}_1"
 
 
+@pytest.mark.slow  # end to end: frontier_run's training, 3 protocol episodes (~480 steps each) and enjoy
 def test_a_model_trained_with_q_1_plays_every_episode_from_the_level_start(frontier_run, tmp_path, monkeypatch):
     _, run = frontier_run
     episodes = read_monitor(run)
@@ -282,6 +284,7 @@ def test_a_model_trained_with_q_1_plays_every_episode_from_the_level_start(front
     assert played.returncode == 0, played.stderr[-2000:]
 
 
+@pytest.mark.slow  # end to end: frontier_run's training, then export, enjoy and a resumed training
 def test_a_zip_saved_with_frontier_starts_replays_exports_and_resumes(frontier_run, tmp_path):
     _, shared = frontier_run
     run = tmp_path / "logs" / "ddqn" / shared.name

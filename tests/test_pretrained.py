@@ -1,5 +1,6 @@
 """Shipped models: ``load_pretrained`` and ``enjoy --pretrained``, and their errors."""
 
+import os
 import subprocess
 import sys
 
@@ -13,8 +14,16 @@ from sb3_mario.experiment import HELD_OUT_SEED
 from sb3_mario.pretrained import pretrained_path
 
 ENV = "SuperMarioBros-1-1-v0"
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread: the network plays one frame at a time
 
 
+def test_shipped_model_is_listed_small_and_records_its_env():
+    assert ENV in sb3_mario.available_pretrained()
+    assert pretrained_path(ENV).stat().st_size <= 10 * 2**20
+    assert sb3_mario.load_pretrained(ENV).mario_env["env_id"] == ENV
+
+
+@pytest.mark.slow  # 20 protocol episodes (~1.5 min on 2 cores); test_enjoy_pretrained_records_a_clear plays one
 def test_shipped_model_clears_1_1_under_the_protocol():
     assert ENV in sb3_mario.available_pretrained()
     assert pretrained_path(ENV).stat().st_size <= 10 * 2**20
@@ -45,6 +54,7 @@ def test_enjoy_pretrained_records_a_clear(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        env=CLI_ENV,
     )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "1/1 flags" in ok.stdout

@@ -18,8 +18,11 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sb3_mario import DDQN
+from sb3_mario.enjoy import main as enjoy_main
+from sb3_mario.plot import main as plot_main
 from sb3_mario.plot import read_monitor
 from sb3_mario.runs import read_model_data
+from sb3_mario.train import main as train_main
 
 ENV = "SuperMarioBros-1-1-v0"
 # tiny budgets; short episodes so that runs finish episodes (and evaluations) quickly
@@ -28,6 +31,10 @@ TINY = [
     "buffer_size:400",
     "learning_starts:64",
     "target_update_interval:100",
+    # few, small gradient steps: the 1-1 network's update is most of a tiny run's time, and what these tests check
+    # (files, resume, signals, reproducibility) does not depend on how many there are, only that there are some
+    "batch_size:8",
+    "train_freq:8",
     "env_kwargs:{max_episode_steps: 100}",
     "stop_flag_rate:null",  # the 1-1 entry stops at 90 % flags: tiny runs train their whole budget
 ]
@@ -50,6 +57,12 @@ def run_cli(module, *args, timeout=240, **kwargs):
 
 def train(tmp_path, *args):
     return run_cli("sb3_mario.train", "-f", tmp_path / "logs", "--vec-env", "dummy", "--verbose", "0", *args)
+
+
+def train_here(run_main, tmp_path, *args):
+    """``train(tmp_path, *args)`` through the CLI's main in this process (conftest's ``run_main``): for refusals,
+    which never get to install signal handlers or start envs."""
+    return run_main(train_main, "-f", tmp_path / "logs", "--vec-env", "dummy", "--verbose", "0", *args)
 
 
 @pytest.fixture(scope="module")
@@ -163,17 +176,17 @@ def own_copy(tiny_run, tmp_path):
     return run
 
 
-def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path):
+def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path, run_main):
     run = own_copy(tiny_run, tmp_path)
     before = DDQN.load(run / f"{ENV}.zip", device="cpu")
     episodes_before = read_monitor(run)
     evaluations_before = np.load(run / "evaluations.npz")["timesteps"].tolist()
     first_command = (run / "command.txt").read_text()
-    fixed = run_cli("sb3_mario.train", "-i", run, "-n", 128, "-params", "buffer_size:99", "n_steps:2")
+    fixed = run_main(train_main, "-i", run, "-n", 128, "-params", "buffer_size:99", "n_steps:2")
     assert (
         fixed.returncode == 2 and fixed.stderr == "error: -params buffer_size, n_steps: cannot be changed when resuming (-i)\n"
     )
-    shape = run_cli("sb3_mario.train", "-i", run, "-n", 128, "-params", "env_kwargs:{frame_stack: 2, actions: simple}")
+    shape = run_main(train_main, "-i", run, "-n", 128, "-params", "env_kwargs:{frame_stack: 2, actions: simple}")
     assert shape.returncode == 2
     assert shape.stderr == "error: -params env_kwargs actions, frame_stack: cannot be changed when resuming (-i)\n"
     assert (run / "command.txt").read_text() == first_command  # refused before touching the run folder
@@ -212,7 +225,7 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path):
     assert commands.startswith(first_command) and commands.count("sb3_mario.train") == 2
 
 
-def test_a_run_started_from_a_zip_goes_on_from_its_steps_and_training_time(tiny_run, tmp_path):
+def test_a_run_started_from_a_zip_goes_on_from_its_steps_and_training_time(tiny_run, tmp_path, run_main):
     _, shared, _ = tiny_run
     zip_path = shared / f"{ENV}.zip"
     start = read_model_data(zip_path)
@@ -230,12 +243,12 @@ def test_a_run_started_from_a_zip_goes_on_from_its_steps_and_training_time(tiny_
     assert start["num_timesteps"] < episodes["steps"][0] <= start["num_timesteps"] + 128
     assert episodes["hours"][0] > start["training_seconds"] / 3600 > 0
     (run / "origin.yml").write_text("num_timesteps: [")
-    broken = run_cli("sb3_mario.plot", run, "-o", tmp_path / "x.png")
+    broken = run_main(plot_main, run, "-o", tmp_path / "x.png")
     expected = rf"error: {re.escape(str(run / 'origin.yml'))}: unreadable \(\w+\)\n"
     assert broken.returncode == 2 and re.fullmatch(expected, broken.stderr), broken.stderr
 
 
-def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path):
+def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path, run_main):
     result = train(tmp_path, "--algo", "dqn", "-n", 200, "--eval-freq", 0, *TINY)
     assert result.returncode == 0, result.stderr[-2000:]
     final = tmp_path / "logs" / "dqn" / f"{ENV}_1" / f"{ENV}.zip"
@@ -246,12 +259,13 @@ def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path):
 
     data = read_model_data(final)
     assert saved_class(data) is DQN and data["mario_env"]["sticky_actions"] == 0.25  # the recipe's env, recorded
-    played = run_cli("sb3_mario.enjoy", final, "--protocol", "--episodes", 1, "--seed", 1_000_000_000)
+    played = run_main(enjoy_main, final, "--protocol", "--episodes", 1, "--seed", 1_000_000_000)
     assert played.returncode == 0, played.stderr[-2000:]
     assert "/1 flags" in played.stdout
     assert re.search(r"^greedy actions \[right\] \d+%, \[right, A\] \d+%$", played.stdout, re.M), played.stdout
 
 
+@pytest.mark.slow  # end to end: two trainings, the first for its whole 7.2 s budget
 def test_wall_clock_budget_is_cumulative_over_resumes(tmp_path):
     first = train(tmp_path, "-n", 100_000, "--max-hours", 0.002, "--eval-freq", 0, "-P", *TINY)  # 7.2 s
     assert first.returncode == 0, first.stderr[-2000:]
@@ -316,7 +330,10 @@ def start_training(tmp_path, *args):
     raise AssertionError("training did not start")
 
 
-@pytest.mark.parametrize("sig, whole_group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
+@pytest.mark.parametrize(
+    "sig, whole_group",
+    [(signal.SIGINT, True), pytest.param(signal.SIGTERM, False, marks=pytest.mark.slow)],  # the same save, CI only
+)
 def test_signal_saves_and_exits_cleanly(tmp_path, sig, whole_group):
     proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc")
     if whole_group:  # Ctrl-C in a terminal: the whole process group, env workers included
@@ -378,6 +395,7 @@ def test_ctrl_c_during_an_evaluation_abandons_it_and_saves(tmp_path):
     assert not any(Path(f"/proc/{w}").exists() for w in workers)  # killed and reaped, not left playing
 
 
+@pytest.mark.slow  # end to end: a training with 2 env worker processes, one killed
 def test_worker_crash_is_clear_and_keeps_work(tmp_path):
     proc, run = start_training(tmp_path, "--n-envs", "2", "--vec-env", "subproc", "--save-freq", "64")
     # SubprocVecEnv workers are children of the forkserver process, itself a child of the trainer
@@ -411,7 +429,20 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["-i", "nope.zip"], "nope.zip: no such file"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line(tmp_path, run_main, args, message):
+    result = train_here(run_main, tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if "usage:" not in result.stderr:
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "logs").exists()  # nothing built before validation
+
+
+@pytest.mark.parametrize(
+    "args, message", [(["-n", "0"], "must be positive"), (["-params", "gama:0.9"], "gama: unknown hyperparameter for ddqn")]
+)
+def test_bad_input_in_a_fresh_process_exits_2_with_one_line(tmp_path, args, message):
+    # the same refusals as `python -m sb3_mario.train` prints them: an argparse error and a hyperparameter error
     result = train(tmp_path, *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -420,14 +451,14 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert not (tmp_path / "logs").exists()  # nothing built before validation
 
 
-def test_bad_files_exit_2(tmp_path):
+def test_bad_files_exit_2(tmp_path, run_main):
     bad_yaml = tmp_path / "bad.yml"
     bad_yaml.write_text("default: {gamma: [0.9\n")
     truncated = tmp_path / "truncated.zip"
     not_zip = tmp_path / "model.zip"
     not_zip.write_text("hello")
     for args, message in [(["-conf", bad_yaml], "invalid YAML"), (["-i", not_zip], "not a zip file")]:
-        result = train(tmp_path, *args)
+        result = train_here(run_main, tmp_path, *args)
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
     import zipfile
 
@@ -435,15 +466,15 @@ def test_bad_files_exit_2(tmp_path):
         zf.writestr("data", "x" * 5000)
         zf.writestr("policy.pth", "y" * 5000)
     truncated.write_bytes((tmp_path / "full.zip").read_bytes()[:3000])
-    result = train(tmp_path, "-i", truncated)
+    result = train_here(run_main, tmp_path, "-i", truncated)
     assert result.returncode == 2 and "truncated.zip" in result.stderr and result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
-def test_enjoy_records_a_readable_video(tiny_run, tmp_path, suffix):
+def test_enjoy_records_a_readable_video(tiny_run, tmp_path, run_main, suffix):
     _, run, _ = tiny_run
     video = tmp_path / f"mario{suffix}"
-    result = run_cli("sb3_mario.enjoy", run, "--episodes", 2, "--record", video, "--noop-max", 5)
+    result = run_main(enjoy_main, run, "--episodes", 2, "--record", video, "--noop-max", 5)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "episode 0: return" in result.stdout and "episode 1: return" in result.stdout
     if suffix == ".gif":
@@ -455,26 +486,28 @@ def test_enjoy_records_a_readable_video(tiny_run, tmp_path, suffix):
         assert ok and frame.shape == (240, 256, 3) and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 10
 
 
-def test_enjoy_and_plot_bad_input(tmp_path):
-    result = run_cli("sb3_mario.enjoy", tmp_path / "missing.zip")
+def test_enjoy_and_plot_bad_input(tmp_path, run_main):
+    result = run_main(enjoy_main, tmp_path / "missing.zip")
     assert result.returncode == 2 and "no such file" in result.stderr and result.stderr.count("\n") == 1
-    result = run_cli("sb3_mario.plot", tmp_path, "-o", tmp_path / "x.png")
+    result = run_main(plot_main, tmp_path, "-o", tmp_path / "x.png")
     assert result.returncode == 2 and "no Monitor CSV" in result.stderr
 
 
-def test_plot_writes_png(tiny_run, tmp_path):
+def test_plot_writes_png(tiny_run, tmp_path, run_main):
     _, run, _ = tiny_run
     out = tmp_path / "curves.png"
     for extra in ([], ["--time"], ["--labels", "tiny"]):
-        result = run_cli("sb3_mario.plot", run, "-o", out, *extra)
+        out.unlink(missing_ok=True)
+        # the command itself in a process of its own, then its options through its main in this process
+        result = run_main(plot_main, run, "-o", out, *extra) if extra else run_cli("sb3_mario.plot", run, "-o", out)
         assert result.returncode == 0, result.stderr[-2000:]
         image = imageio.imread(out)
         assert image.shape[0] > 200 and image.shape[1] > 600
-    result = run_cli("sb3_mario.plot", run, "-o", out, "--labels", "a", "b")
+    result = run_main(plot_main, run, "-o", out, "--labels", "a", "b")
     assert result.returncode == 2 and "2 labels for 1 runs" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_plot_returns_are_in_game_units(tiny_run, tmp_path):
+def test_plot_returns_are_in_game_units(tiny_run, tmp_path, run_main):
     # Monitor records returns scaled by the env's reward_scale; plot shows them in the game's units
     _, run, _ = tiny_run
     monitor = (run / "0.monitor.csv").read_text().splitlines()
@@ -491,7 +524,7 @@ def test_plot_returns_are_in_game_units(tiny_run, tmp_path):
     assert read_monitor(scaled)["game_return"].tolist() == [12.5]
     config[ENV]["env_kwargs"]["reward_scale"] = "big"
     (scaled / "config.yml").write_text(yaml.safe_dump(config))
-    result = run_cli("sb3_mario.plot", scaled, "-o", tmp_path / "x.png")
+    result = run_main(plot_main, scaled, "-o", tmp_path / "x.png")
     assert result.returncode == 2 and "reward_scale: must be a number in (0.0, 1000000.0], got 'big'" in result.stderr
     assert result.stderr.count("\n") == 1
 

@@ -23,16 +23,32 @@ from optuna.trial import TrialState
 from sb3_mario import tune
 from sb3_mario.search_space import params_to_hyperparams, sample_ddqn_params, tutorial_params
 
-TINY = ["-params", "buffer_size:400", "learning_starts:64", "batch_size:16"]
+# tiny trials: few gradient steps of a small network (36x36 frames) and one evaluation episode, short without
+# repeat_jump (a held A jumps once: an untrained network's episode ends at the first Goomba, not at the flag). What
+# these tests check (trial counts, storage, retries, pruning, the files written) depends on none of it.
+TINY = [
+    "-params",
+    "buffer_size:400",
+    "learning_starts:64",
+    "batch_size:16",
+    "train_freq:8",
+    "env_kwargs:{screen_size: 36, repeat_jump: false}",
+]
+# one torch thread per worker process: several run at once here, beside the other test files
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def tune_args(tmp_path, *extra):
-    return ["-f", str(tmp_path / "logs"), "-n", "200", "--n-evaluations", "2", "--eval-episodes", "1", *TINY, *map(str, extra)]
+    return ["-f", str(tmp_path / "logs"), "-n", "200", "--n-evaluations", "1", "--eval-episodes", "1", *TINY, *map(str, extra)]
 
 
 def run_tune(*args, timeout=600):
     return subprocess.run(
-        [sys.executable, "-m", "sb3_mario.tune", *map(str, args)], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "sb3_mario.tune", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=CLI_ENV,
     )
 
 
@@ -77,6 +93,7 @@ def test_two_journal_workers_finish_exactly_max_total(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=CLI_ENV,
         )
         for _ in range(2)
     ]
@@ -125,25 +142,26 @@ def test_nan_reward_prunes_and_study_continues(tmp_path, monkeypatch):
     assert states == [TrialState.PRUNED, TrialState.COMPLETE]
 
 
-def test_best_params_yaml_round_trips_into_train(tmp_path):
-    result = run_tune(*tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))
+def test_best_params_yaml_round_trips_into_train(tmp_path, run_main):
+    result = run_main(tune.main, *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))  # in this process
     assert result.returncode == 0, result.stderr[-2000:]
     best = tmp_path / "logs" / "ddqn" / "ddqn_mario" / "best_hyperparams.yml"
     cmd = ["-conf", best, "-n", 64, "--eval-freq", 0, "--vec-env", "dummy", "-f", tmp_path / "runs", "--verbose", 0]
     train = subprocess.run(
-        [sys.executable, "-m", "sb3_mario.train", *map(str, cmd)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sb3_mario.train", *map(str, cmd)], capture_output=True, text=True, timeout=300, env=CLI_ENV
     )
     assert train.returncode == 0, train.stderr[-2000:]
     expected = yaml.safe_load(best.read_text())["SuperMarioBros-1-1-v0"]
     used = yaml.safe_load((tmp_path / "runs/ddqn/SuperMarioBros-1-1-v0_1/config.yml").read_text())
     assert used["SuperMarioBros-1-1-v0"] == {**expected, "n_timesteps": 64}
-    export = run_tune(*tune_args(tmp_path, "--export-trial", 0))
+    export = run_main(tune.main, *tune_args(tmp_path, "--export-trial", 0))
     assert export.returncode == 0 and "trial_0_hyperparams.yml" in export.stdout
 
 
-def test_bad_input(tmp_path):
-    result = run_tune(*tune_args(tmp_path, "--sampler", "grid"))
+def test_bad_input(tmp_path, run_main):
+    result = run_main(tune.main, *tune_args(tmp_path, "--sampler", "grid"))
     assert result.returncode == 2 and "invalid choice: 'grid'" in result.stderr
+    # in a process of its own: the one line a fresh `python -m sb3_mario.tune` prints (the others: its main, here)
     result = run_tune(*tune_args(tmp_path, "--storage", "postgresql://mario:s3cret@127.0.0.1:9/optuna"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "cannot connect" in result.stderr and "s3cret" not in result.stderr and "127.0.0.1:9" in result.stderr
@@ -152,9 +170,9 @@ def test_bad_input(tmp_path):
     optuna.create_study(
         study_name="other", direction="minimize", storage=JournalStorage(JournalFileBackend(str(folder / "study.journal")))
     )
-    result = run_tune(*tune_args(tmp_path, "--study-name", "other"))
+    result = run_main(tune.main, *tune_args(tmp_path, "--study-name", "other"))
     assert result.returncode == 2 and "exists with direction minimize" in result.stderr
-    result = run_tune(*tune_args(tmp_path, "-params", "gama:0.9"))
+    result = run_main(tune.main, *tune_args(tmp_path, "-params", "gama:0.9"))
     assert result.returncode == 2 and "gama: unknown hyperparameter" in result.stderr
 
 
@@ -167,7 +185,7 @@ def free_port():
 def pg_binary(name):
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
     if found is None:
-        message = f"PostgreSQL's {name} is missing: install the Debian package postgresql (make test does)"
+        message = f"PostgreSQL's {name} is missing: install the Debian package postgresql (make test-slow does)"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI must test distribution on a real server
         pytest.skip(message)
@@ -211,6 +229,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # end to end: a PostgreSQL server, two workers, one killed; heartbeats and a retried trial
 def test_postgres_killed_worker_is_failed_retried_and_count_exact(tmp_path, postgres_url):
     n_total = 3
     args = [
@@ -234,9 +253,12 @@ def test_postgres_killed_worker_is_failed_retried_and_count_exact(tmp_path, post
             "pg",
         )
     ]
-    args[args.index("-n") + 1] = "600"  # trials long enough to be killed in the middle
     cmd = [sys.executable, "-m", "sb3_mario.tune", *map(str, args)]
-    victim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    long_trials = list(cmd)
+    long_trials[long_trials.index("-n") + 1] = "100000"  # the victim's trials: always killed in the middle
+    victim = subprocess.Popen(
+        long_trials, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=CLI_ENV
+    )
     try:
         deadline = time.time() + 120
         study = None
@@ -250,7 +272,7 @@ def test_postgres_killed_worker_is_failed_retried_and_count_exact(tmp_path, post
             time.sleep(0.5)
         assert study is not None and victim.poll() is None
         time.sleep(3)
-        survivor = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        survivor = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
         os.killpg(victim.pid, signal.SIGKILL)  # a real kill, mid-trial
         victim.wait()
         out, err = survivor.communicate(timeout=900)
@@ -267,16 +289,16 @@ def test_postgres_killed_worker_is_failed_retried_and_count_exact(tmp_path, post
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == n_total
 
 
-def test_journal_fail_stale_after_requeues_a_dead_workers_trial(tmp_path):
+def test_journal_fail_stale_after_requeues_a_dead_workers_trial(tmp_path, run_main):
     folder = tmp_path / "logs" / "ddqn" / "ddqn_mario"
     folder.mkdir(parents=True)
     storage = JournalStorage(JournalFileBackend(str(folder / "study.journal")))
     study = optuna.create_study(study_name="ddqn_mario", storage=storage, direction="maximize")
     dead = study.ask()  # a worker that died mid-trial: RUNNING forever on a journal
     sample_ddqn_params(dead)
-    without = run_tune(*tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))
+    without = run_main(tune.main, *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))
     assert without.returncode == 0 and "ran 0 trial(s)" in without.stdout  # no automatic sweep of a live-looking trial
-    result = run_tune(*tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1, "--fail-stale-after", 0))
+    result = run_main(tune.main, *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1, "--fail-stale-after", 0))
     assert result.returncode == 0, result.stderr[-2000:]
     trials = optuna.load_study(study_name="ddqn_mario", storage=storage).trials
     assert trials[0].state == TrialState.FAIL
@@ -285,9 +307,10 @@ def test_journal_fail_stale_after_requeues_a_dead_workers_trial(tmp_path):
     assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def test_train_optimize_is_an_alias_of_tune(tmp_path):
-    cmd = ["--optimize-hyperparameters", *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1)]
-    result = subprocess.run([sys.executable, "-m", "sb3_mario.train", *cmd], capture_output=True, text=True, timeout=300)
+def test_train_optimize_is_an_alias_of_tune(tmp_path, run_main):
+    from sb3_mario.train import main
+
+    result = run_main(main, "--optimize-hyperparameters", *tune_args(tmp_path, "--n-trials", 1, "--max-total-trials", 1))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "this worker ran 1 trial(s)" in result.stdout
     assert (tmp_path / "logs" / "ddqn" / "ddqn_mario" / "best_hyperparams.yml").is_file()
