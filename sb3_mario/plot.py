@@ -106,11 +106,12 @@ def plot_runs(
         episodes = read_monitor(folder)
         label = folder.name if len({f.name for f in folders}) == len(folders) else str(folder)
         label = labels[i] if labels is not None else label
+        color = f"C{i % 10}"  # one colour per run in every panel
         # episodes from the level's start, solid; frontier restarts apart, dashed (they begin further in)
         for shown, style, name in ((~episodes["restart"], "-", label), (episodes["restart"], "--", f"{label} (restarts)")):
             if shown.any():
                 for ax, column in ((axes[0], "x_pos"), (axes[1], "flag"), (axes[3], "game_return")):
-                    ax.plot(episodes[x_key][shown], rolling(episodes[column][shown], window), style, label=name)
+                    ax.plot(episodes[x_key][shown], rolling(episodes[column][shown], window), style, color=color, label=name)
         evaluations = RunFolder(folder).evaluations
         if evaluations.is_file():
             data = np.load(evaluations)
@@ -118,13 +119,13 @@ def plot_runs(
                 flag_rate, x = data["flag_rate"], data["timesteps"]
                 if wall_clock:
                     x = data["train_seconds"] / 3600
-                axes[2].plot(x, flag_rate, marker="o", label=label)
+                axes[2].plot(x, flag_rate, marker="o", color=color, label=label)
             elif "successes" in data and len(data["successes"]):  # SB3's EvalCallback (runs before the protocol)
                 flag_rate = np.asarray(data["successes"], dtype=float).mean(axis=1)
                 x = data["timesteps"]
                 if wall_clock:  # map eval steps to the wall time at which training reached them
                     x = np.interp(x, episodes["steps"], episodes["hours"])
-                axes[2].plot(x, flag_rate, marker="o", label=label)
+                axes[2].plot(x, flag_rate, marker="o", color=color, label=label)
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
     titles = [
         "episode max x_pos (flag ~3161)",
