@@ -105,10 +105,13 @@ def legacy_kwargs(path: str | Path) -> dict[str, Any]:
     if "exploration_kwargs" in data or not any(key in data for key in LEGACY_ATTRIBUTES):
         return {}
     kwargs: dict[str, Any] = {"exploration_kwargs": {}, "learner_kwargs": {}}
-    if isinstance(data.get("replay_buffer_kwargs"), dict):  # plain JSON (a cloudpickled one keeps no lever)
-        kwargs["replay_buffer_kwargs"] = dict(data["replay_buffer_kwargs"])
+    saved_buffer_kwargs = data.get("replay_buffer_kwargs")
+    if isinstance(saved_buffer_kwargs, dict) and ":serialized:" not in saved_buffer_kwargs:  # plain JSON
+        kwargs["replay_buffer_kwargs"] = dict(saved_buffer_kwargs)
     for attribute, (mapping, key) in LEGACY_ATTRIBUTES.items():
         if attribute in data and not isinstance(data[attribute], dict):
+            if mapping == "replay_buffer_kwargs" and (not data[attribute] or "replay_buffer_kwargs" not in kwargs):
+                continue  # no augmentation (SB3's own buffers take no such keyword), or the saved kwargs unreadable
             kwargs.setdefault(mapping, {})[key] = data[attribute]
     horizon, fraction = data.get("exploration_horizon"), data.get("exploration_fraction")
     if data.get("exploration_budget") is None and isinstance(horizon, int) and isinstance(fraction, float):

@@ -12,6 +12,7 @@ import torch as th
 from sb3_mario import DDQN
 from sb3_mario.config import saved_class
 from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
+from sb3_mario.portable import legacy_kwargs
 from sb3_mario.runs import read_model_data
 
 LEVERS = Path(__file__).parent / "data" / "levers"
@@ -66,3 +67,12 @@ def test_old_lever_zips_keep_their_settings():
     assert loaded["linear"].exploration_horizon == 150 and loaded["plain"].exploration.decay == 0.99999975
     assert loaded["dueling"].policy.q_net.__class__.__name__ == "DuelingQNetwork"
     assert all(not model.overlap_learning and not model.autocast_bf16 for model in loaded.values())
+
+
+def test_legacy_kwargs_put_old_attributes_where_they_live_now():
+    plain = legacy_kwargs(LEVERS / "plain.zip")
+    assert plain["exploration_kwargs"] == {"schedule": "exponential", "decay": 0.99999975, "ez_greedy_mu": None}
+    assert plain["learner_kwargs"] == {"overlap": False, "autocast_bf16": False}
+    assert "augment_shift" not in plain["replay_buffer_kwargs"]  # 0: SB3's own buffers would refuse the keyword
+    assert legacy_kwargs(LEVERS / "augment_shift.zip")["replay_buffer_kwargs"]["augment_shift"] == 1
+    assert legacy_kwargs(LEVERS / "linear.zip")["exploration_kwargs"]["schedule"] == "linear"
