@@ -169,9 +169,7 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         for key, (mapping, sub) in NESTED_KEYS.items():  # e.g. ez_greedy_mu -> exploration_kwargs["ez_greedy_mu"]
             if key in kwargs:
                 kwargs[mapping] = {**kwargs.get(mapping, {}), sub: kwargs.pop(key)}
-        buffer = kwargs.get("replay_buffer_class") or FrameStackReplayBuffer
-        if kwargs.get("replay_buffer_kwargs", {}).get("augment_shift") and not issubclass(buffer, FrameStackReplayBuffer):
-            raise ConfigError(f"augment_shift: needs the frame buffer (image observations), not {buffer.__name__}")
+        check_augmentation(kwargs.get("replay_buffer_class"), kwargs.get("replay_buffer_kwargs", {}))
         if not kwargs.get("advantage_learning", 1.0):
             del kwargs["advantage_learning"]  # 0: plain DDQN (model_class)
     if algo == "dqn" and kwargs.get("replay_buffer_class") is FrameStackReplayBuffer and kwargs.get("n_steps", 1) > 1:
@@ -181,6 +179,13 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
             **kwargs.get("replay_buffer_kwargs", {}),
         }
     return kwargs
+
+
+def check_augmentation(buffer: type[ReplayBuffer] | None, buffer_kwargs: dict[str, Any]) -> None:
+    """``augment_shift`` is the frame buffer's (``None`` picks it for Mario's frames): refuse it for another buffer."""
+    buffer = buffer or FrameStackReplayBuffer
+    if buffer_kwargs.get("augment_shift") and not issubclass(buffer, FrameStackReplayBuffer):
+        raise ConfigError(f"augment_shift: needs the frame buffer (image observations), not {buffer.__name__}")
 
 
 def model_class(algo: str, kwargs: dict[str, Any]) -> type[OffPolicyAlgorithm]:
@@ -204,6 +209,7 @@ def saved_class(data: dict[str, Any]) -> type[DQN]:
 __all__ = [
     "ALGOS",
     "build_kwargs",
+    "check_augmentation",
     "default_hyperparams_file",
     "load_hyperparams",
     "model_class",

@@ -14,7 +14,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_mario.callbacks import ProtocolEvalCallback
-from sb3_mario.config import build_kwargs, model_class
+from sb3_mario.config import build_kwargs, check_augmentation, model_class
 from sb3_mario.envs import make_mario_vec_env
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.portable import legacy_kwargs
@@ -83,6 +83,7 @@ def resume_model(
     for key, value in kwargs.items():
         if isinstance(value, dict) and isinstance(saved.get(key), dict):
             kwargs[key] = {**saved[key], **value}
+    check_augmentation(saved.get("replay_buffer_class"), kwargs.get("replay_buffer_kwargs", {}))
     if kwargs:
         print("resuming with " + ", ".join(f"{k}={v}" for k, v in kwargs.items()))
     model = model_class(algo, {**saved, **changes}).load(path, env=env, **load_kwargs, **kwargs)

@@ -108,3 +108,16 @@ def test_augment_shift_is_saved_and_checked(tmp_path):
         image_ddqn(shift=-1)
     with pytest.raises(ConfigError, match=r"^augment_shift: must be an integer >= 0, got 2.5$"):  # on load (-i -params) too
         DDQN.load(tmp_path / "m.zip", device="cpu", replay_buffer_kwargs={"augment_shift": 2.5})
+
+
+def test_augment_shift_on_resume_needs_the_frame_buffer(tmp_path):
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from sb3_mario.experiment import resume_model
+
+    env = make_vec_env(NoiseImages, seed=0)
+    DDQN("CnnPolicy", env, buffer_size=50, replay_buffer_class=ReplayBuffer, device="cpu").save(tmp_path / "sb3.zip")
+    with pytest.raises(ConfigError, match=r"^augment_shift: needs the frame buffer \(image observations\), not ReplayBuffer$"):
+        resume_model("ddqn", tmp_path / "sb3.zip", {"augment_shift": 2}, device="cpu")
+    image_ddqn().save(tmp_path / "frames.zip")
+    assert resume_model("ddqn", tmp_path / "frames.zip", {"augment_shift": 2}, device="cpu").replay_buffer.augment_shift == 2
