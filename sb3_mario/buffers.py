@@ -69,6 +69,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
         observation is shifted by up to this many pixels, each its own draw from NumPy's generator; 0: none
     """
 
+    augment_shift: int = 0  # also for buffers pickled before the option (their instances lack the attribute)
+
     def __init__(
         self,
         buffer_size: int,

@@ -121,3 +121,15 @@ def test_augment_shift_on_resume_needs_the_frame_buffer(tmp_path):
         resume_model("ddqn", tmp_path / "sb3.zip", {"augment_shift": 2}, device="cpu")
     image_ddqn().save(tmp_path / "frames.zip")
     assert resume_model("ddqn", tmp_path / "frames.zip", {"augment_shift": 2}, device="cpu").replay_buffer.augment_shift == 2
+
+
+def test_a_buffer_pickled_before_augmentation_loads_and_samples(tmp_path):
+    old = image_ddqn()
+    old.learn(20)
+    del old.replay_buffer.augment_shift  # as a buffer saved before the option existed
+    old.save_replay_buffer(tmp_path / "buffer.pkl")
+    for shift in (0, 2):
+        model = image_ddqn(shift=shift)
+        model.load_replay_buffer(tmp_path / "buffer.pkl")
+        assert model.replay_buffer.augment_shift == shift and model.replay_buffer.size() == old.replay_buffer.size()
+        model.train(gradient_steps=1, batch_size=8)

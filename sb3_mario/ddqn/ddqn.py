@@ -159,9 +159,8 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
         if _init_setup_model:
             self._setup_model()
 
-    # ``gradient_steps`` is stored per env and read scaled by the current number of envs (see class docstring).
     @property
-    def gradient_steps(self) -> int:
+    def gradient_steps(self) -> int:  # stored per env, read scaled by the current number of envs (class docstring)
         per_env = self._gradient_steps_per_env
         return per_env * self.n_envs if per_env > 0 else per_env
 
@@ -215,9 +214,10 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
     def load_replay_buffer(self, *args: Any, **kwargs: Any) -> None:
         """SB3's ``load_replay_buffer``; the buffer then discounts and augments as this model says (``-i -params``)."""
         super().load_replay_buffer(*args, **kwargs)
-        for key, value in {**self.replay_buffer_kwargs, "gamma": self.gamma}.items():
-            if key in ("gamma", "augment_shift") and hasattr(self.replay_buffer, key):
-                setattr(self.replay_buffer, key, value)
+        if hasattr(self.replay_buffer, "gamma"):  # n-step buffers: the frame buffer, SB3's NStepReplayBuffer
+            self.replay_buffer.gamma = self.gamma  # type: ignore[union-attr]
+        if isinstance(self.replay_buffer, FrameStackReplayBuffer):  # a buffer pickled before augment_shift too
+            self.replay_buffer.augment_shift = self.replay_buffer_kwargs.get("augment_shift", 0)
 
     def _on_step(self) -> None:
         """After each VecEnv step: hard/soft target update every ``target_update_interval`` transitions, epsilon."""
