@@ -42,7 +42,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}{TEMP_MARK}", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the permissions open() would
+    umask = os.umask(0)  # reading the umask sets it: set it back
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -50,12 +52,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -71,9 +67,7 @@ def describe_write_error(path: str | os.PathLike[str], exc: OSError, needed_byte
     parts = [f"cannot write {target}: {exc.strerror or exc}"]
     if needed_bytes > 0:
         parts.append(f"needs about {needed_bytes / 1e6:.0f} MB")
-    try:
+    with contextlib.suppress(OSError):
         free = shutil.disk_usage(target.parent if target.parent.exists() else ".").free
         parts.append(f"{free / 1e6:.0f} MB free")
-    except OSError:
-        pass
     return ", ".join(parts)

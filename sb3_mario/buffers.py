@@ -141,10 +141,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         """Write a stack's frames, sharing a slot between equal neighbours (reset padding repeats the first frame)."""
         ids = np.empty(self.stack, dtype=np.int64)
         for i in range(self.stack):
-            if i > 0 and np.array_equal(stack[i], stack[i - 1]):
-                ids[i] = ids[i - 1]
-            else:
-                ids[i] = self._write(env, stack[i])
+            ids[i] = ids[i - 1] if i > 0 and np.array_equal(stack[i], stack[i - 1]) else self._write(env, stack[i])
         return ids
 
     def add(

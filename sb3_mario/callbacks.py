@@ -177,10 +177,9 @@ class ProtocolEvalCallback(BaseCallback):
     """Evaluate under the protocol (:mod:`sb3_mario.evaluation`), keep the best model, stop when the level is done.
 
     Every ``eval_freq`` calls once learning has started (``learning_starts``) it plays ``n_eval_episodes`` quick
-    episodes. When their flag rate reaches
-    ``confirm_at``, ``confirm_episodes`` more episodes on fresh seeds confirm it. A model's score is its flag rate over
-    every episode it played, ties broken by the mean furthest x; the best score so far is written to
-    ``best_model_path``. With ``stop_flag_rate``, training stops once a confirmation alone reaches it
+    episodes. When their flag rate reaches ``confirm_at``, ``confirm_episodes`` more episodes on fresh seeds confirm it.
+    A model's score is its flag rate over every episode it played, ties broken by the mean furthest x; the best score so
+    far is written to ``best_model_path``. With ``stop_flag_rate``, training stops once a confirmation alone reaches it
     (:attr:`reached`). Every evaluation uses seeds no earlier one used. Before playing, the update in flight (overlapped
     learning) is applied, so the weights evaluated are the weights saved.
 
@@ -409,10 +408,8 @@ class TrainingBudget(BaseCallback):
         if self._bar is not None and self.n_calls % 50 == 0:
             self._bar.n = self.model.num_timesteps
             self._bar.set_postfix_str(self.describe(seconds), refresh=True)
-        if self.max_seconds is not None and seconds >= self.max_seconds:
-            self.out_of_time = True
-            return False
-        return True
+        self.out_of_time = self.max_seconds is not None and seconds >= self.max_seconds
+        return not self.out_of_time
 
     def describe(self, seconds: float) -> str:
         parts = [f"trained {format_hours(seconds)}"]

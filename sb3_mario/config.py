@@ -132,12 +132,9 @@ def load_hyperparams(
     """The env's block of the YAML (or its ``default:`` block), with ``overrides`` applied on top, validated."""
     path = resolve_conf_file(conf_file if conf_file is not None else algo)
     data = read_yaml(path)
-    if env_id in data:
-        block = data[env_id]
-    elif "default" in data:
-        block = data["default"]
-    else:
+    if env_id not in data and "default" not in data:
         raise ConfigError(f"{path}: no entry for {env_id!r} and no default: block")
+    block = data[env_id] if env_id in data else data["default"]
     if not isinstance(block, dict):
         raise ConfigError(f"{path}: the entry for {env_id!r} must be a mapping")
     hyperparams = copy.deepcopy(block)
@@ -191,9 +188,7 @@ def check_augmentation(buffer: type[ReplayBuffer] | None, buffer_kwargs: dict[st
 def model_class(algo: str, kwargs: dict[str, Any]) -> type[OffPolicyAlgorithm]:
     """The class that ``algo``'s constructor kwargs (:func:`build_kwargs`) or a zip's saved data build: DDQN with
     ``advantage_learning`` is the experimental :class:`~sb3_mario.ddqn.experimental.AdvantageLearningDDQN`."""
-    if algo == "ddqn" and kwargs.get("advantage_learning", 0.0) > 0.0:
-        return AdvantageLearningDDQN
-    return ALGOS[algo]
+    return AdvantageLearningDDQN if algo == "ddqn" and kwargs.get("advantage_learning", 0.0) > 0.0 else ALGOS[algo]
 
 
 def saved_class(data: dict[str, Any]) -> type[DQN]:

@@ -18,7 +18,7 @@ import torch as th
 from sb3_mario._io import atomic_path
 from sb3_mario.ddqn import DDQN
 from sb3_mario.envs import ACTION_SETS, make_mario_env
-from sb3_mario.errors import Sb3MarioError
+from sb3_mario.errors import Sb3MarioError, print_error
 
 # tutorial nn.Sequential index -> SB3 QNetwork parameter prefix
 _LAYER_MAP = {
@@ -108,13 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", default=None, help="action-set name (default: guessed from the output layer)")
     args = parser.parse_args(argv)
     if not Path(args.checkpoint).is_file():
-        print(f"error: {args.checkpoint}: no such file", file=sys.stderr)
-        return 2
+        return print_error(f"{args.checkpoint}: no such file")
     try:
         model = convert_checkpoint(args.checkpoint, args.output, env_id=args.env, actions=args.actions)
     except Sb3MarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     print(f"wrote {args.output} (exploration rate {model.exploration_rate:.4f})")
     return 0
 

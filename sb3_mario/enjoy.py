@@ -19,7 +19,7 @@ from sb3_mario._io import atomic_path
 from sb3_mario.config import saved_class
 from sb3_mario.envs import make_mario_env
 from sb3_mario.envs.factory import play_env_kwargs
-from sb3_mario.errors import Sb3MarioError
+from sb3_mario.errors import Sb3MarioError, print_error
 from sb3_mario.evaluation import default_workers, evaluate_protocol
 from sb3_mario.pretrained import pretrained_path
 from sb3_mario.runs import read_model_data, resolve_model_path
@@ -85,13 +85,7 @@ def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Pa
         raise Sb3MarioError("no frames to record")
     with atomic_path(path) as tmp:
         if path.suffix == ".gif":
-            imageio.mimsave(
-                tmp,
-                frames,  # type: ignore[arg-type]
-                format="GIF",
-                duration=1000 / fps,
-                loop=0,
-            )
+            imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)  # type: ignore[arg-type]
         else:
             height, width = frames[0].shape[:2]
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
@@ -149,32 +143,17 @@ def main(argv: list[str] | None = None) -> int:
                 model, env_kwargs, args.episodes, args.seed, record=recorded, n_workers=default_workers()
             )
             stats = [
-                {
-                    "episode": i,
-                    "return": e.game_return,
-                    "steps": e.steps,
-                    "x_pos": e.max_x,
-                    "flag": e.flag,
-                    "noops": e.noops,
-                }
+                {"episode": i, "return": e.game_return, "steps": e.steps, "x_pos": e.max_x, "flag": e.flag, "noops": e.noops}
                 for i, e in enumerate(result.episodes)
             ]
             frames = recorded or []
             action_mix = f"greedy actions {result.action_mix(env_kwargs)}"
         else:
             stats, frames = play(
-                model,
-                env_kwargs,
-                args.episodes,
-                args.deterministic,
-                bool(args.record),
-                args.noop_max,
-                args.seed,
-                args.render,
+                model, env_kwargs, args.episodes, args.deterministic, bool(args.record), args.noop_max, args.seed, args.render
             )
     except Sb3MarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     for s in stats:
         print(
             f"episode {s['episode']}: return {s['return']:.1f}, steps {s['steps']}, x_pos {s['x_pos']}, "
@@ -188,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"wrote {write_video(frames, args.record)} ({len(frames)} frames)")
         except Sb3MarioError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return print_error(exc)
     return 0
 
 

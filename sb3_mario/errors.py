@@ -3,6 +3,8 @@
 Command-line entry points print these as a single line and exit with code 2; Python callers can catch them by type.
 """
 
+import sys
+
 
 class Sb3MarioError(Exception):
     """Base class of every user-facing sb3_mario error."""
@@ -22,3 +24,9 @@ class ConfigError(Sb3MarioError, ValueError):
 
 class SaveError(Sb3MarioError, OSError):
     """A model, checkpoint or replay buffer could not be written (full disk, read-only folder, permissions)."""
+
+
+def print_error(error: object) -> int:
+    """Print ``error: <error>`` on stderr, one line, and return 2: how the command-line entry points fail."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2

@@ -181,8 +181,7 @@ def _play(
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[EpisodeResult, ...]:
     """Episodes ``seed``, ``seed + 1`` ... under the protocol, in this process."""
-    render_mode = "rgb_array" if record is not None else None
-    env = make_mario_env(**protocol_env_kwargs(env_kwargs), render_mode=render_mode)
+    env = make_mario_env(**protocol_env_kwargs(env_kwargs), render_mode="rgb_array" if record is not None else None)
     n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
     scale = float(env_kwargs.get("reward_scale", 1.0))
     episodes = []
@@ -203,18 +202,8 @@ def _play(
                 done = terminated or truncated
                 if record is not None:
                     record.append(env.render())  # type: ignore[arg-type]
-            episodes.append(
-                EpisodeResult(
-                    seed + i,
-                    bool(info["flag_get"]),
-                    int(info["max_x_pos"]),
-                    steps,
-                    noops,
-                    total / scale,
-                    tuple(int(c) for c in chosen),
-                    int(info.get("start_x", 0)),
-                )
-            )
+            flag, max_x, start_x = bool(info["flag_get"]), int(info["max_x_pos"]), int(info.get("start_x", 0))
+            episodes.append(EpisodeResult(seed + i, flag, max_x, steps, noops, total / scale, tuple(chosen.tolist()), start_x))
     finally:
         env.close()
     return tuple(episodes)

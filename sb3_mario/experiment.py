@@ -26,11 +26,7 @@ HELD_OUT_SEED = 1_000_000_000
 
 
 def make_env(
-    env_id: str,
-    hyperparams: dict[str, Any],
-    seed: int,
-    vec_env: str = "subproc",
-    monitor_dir: str | Path | None = None,
+    env_id: str, hyperparams: dict[str, Any], seed: int, vec_env: str = "subproc", monitor_dir: str | Path | None = None
 ) -> VecEnv:
     """The training envs: ``n_envs`` Mario envs with the run's ``env_kwargs``, env ``i`` seeded ``seed + i``."""
     return make_mario_vec_env(
@@ -55,14 +51,9 @@ def make_model(
     """A new model of ``algo`` on ``env``, which records the env's settings (``model.mario_env``) to save them: DDQN
     does so itself, SB3's DQN cannot, so they are set here for both."""
     kwargs = build_kwargs(algo, hyperparams)
+    policy = hyperparams.get("policy", "CnnPolicy")
     model = model_class(algo, kwargs)(
-        hyperparams.get("policy", "CnnPolicy"),
-        env,
-        seed=seed,
-        device=device,
-        verbose=verbose,
-        tensorboard_log=tensorboard_log,
-        **kwargs,
+        policy, env, seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log, **kwargs
     )
     model.mario_env = mario_env_of(env)  # type: ignore[attr-defined]
     model.algo_name = algo  # type: ignore[attr-defined]  # saved: the class to load the zip with

@@ -24,7 +24,7 @@ from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, Mult
 
 from sb3_mario._io import atomic_path
 from sb3_mario.ddqn.policies import MarioCNN
-from sb3_mario.errors import Sb3MarioError
+from sb3_mario.errors import Sb3MarioError, print_error
 
 _SB3_POLICIES: dict[str, type[DQNPolicy]] = {
     "CnnPolicy": CnnPolicy,
@@ -107,16 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not Path(args.input).is_file():
-        print(f"error: {args.input}: no such file", file=sys.stderr)
-        return 2
+        return print_error(f"{args.input}: no such file")
     try:
         if args.slim:
             slim_for_inference(args.input, args.output)
         else:
             dropped = export_to_sb3(args.input, args.output)
     except Exception as exc:  # a damaged zip, a model of another kind: one line, exit 2
-        print(f"error: cannot export {args.input}: {exc}", file=sys.stderr)
-        return 2
+        return print_error(f"cannot export {args.input}: {exc}")
     if args.slim:
         size = Path(args.output).stat().st_size / 2**20
         print(f"wrote {args.output} ({size:.1f} MB, for acting: DDQN.load / enjoy)")

@@ -25,7 +25,7 @@ import yaml
 
 from sb3_mario._io import atomic_path
 from sb3_mario.envs.frontier import is_restart
-from sb3_mario.errors import ConfigError, Sb3MarioError
+from sb3_mario.errors import ConfigError, Sb3MarioError, print_error
 from sb3_mario.params import ENV_PARAMS
 from sb3_mario.runs import RunFolder
 
@@ -116,15 +116,12 @@ def plot_runs(
         if evaluations.is_file():
             data = np.load(evaluations)
             if "flag_rate" in data and len(data["flag_rate"]):  # protocol evaluations, with their training time
-                flag_rate, x = data["flag_rate"], data["timesteps"]
-                if wall_clock:
-                    x = data["train_seconds"] / 3600
-                axes[2].plot(x, flag_rate, marker="o", color=color, label=label)
+                x = data["train_seconds"] / 3600 if wall_clock else data["timesteps"]
+                axes[2].plot(x, data["flag_rate"], marker="o", color=color, label=label)
             elif "successes" in data and len(data["successes"]):  # SB3's EvalCallback (runs before the protocol)
                 flag_rate = np.asarray(data["successes"], dtype=float).mean(axis=1)
-                x = data["timesteps"]
-                if wall_clock:  # map eval steps to the wall time at which training reached them
-                    x = np.interp(x, episodes["steps"], episodes["hours"])
+                # wall_clock: eval steps map to the wall time at which training reached them
+                x = np.interp(data["timesteps"], episodes["steps"], episodes["hours"]) if wall_clock else data["timesteps"]
                 axes[2].plot(x, flag_rate, marker="o", color=color, label=label)
     xlabel = "wall clock (hours)" if wall_clock else "env steps"
     titles = [
@@ -165,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Sb3MarioError(f"-o: expected a .png file name, got {args.output!r}")
         out = plot_runs(folders, Path(args.output), args.window, args.time, args.labels)
     except Sb3MarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     print(f"wrote {out}")
     return 0
 

@@ -27,9 +27,7 @@ class SumTree:
     """
 
     def __init__(self, capacity: int) -> None:
-        self.leaves = 1
-        while self.leaves < capacity:
-            self.leaves *= 2
+        self.leaves = 1 << max(capacity - 1, 0).bit_length()  # the smallest power of two >= capacity
         self.nodes = np.zeros(2 * self.leaves, dtype=np.float64)
 
     @property

@@ -57,14 +57,8 @@ def sample_ddqn_params(trial: optuna.Trial) -> dict[str, Any]:
 
 def params_to_hyperparams(params: dict[str, Any]) -> dict[str, Any]:
     """Raw trial params -> DDQN hyperparameters (``gamma = 1 - one_minus_gamma`` ...)."""
-    hp: dict[str, Any] = {}
-    for key, value in params.items():
-        original = next((k for k, raw in ONE_MINUS.items() if raw == key), None)
-        if original is not None:
-            hp[original] = 1.0 - value
-        else:
-            hp[key] = value
-    return hp
+    original = {raw: key for key, raw in ONE_MINUS.items()}
+    return {original.get(key, key): 1.0 - value if key in original else value for key, value in params.items()}
 
 
 def tutorial_params() -> dict[str, Any]:

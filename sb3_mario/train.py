@@ -14,6 +14,7 @@ import shlex
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +37,30 @@ from sb3_mario.callbacks import (
 from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.envs.factory import env_defaults
-from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError
+from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError, print_error
 from sb3_mario.evaluation import close_workers, default_workers
 from sb3_mario.experiment import make_env, make_evaluation, make_model, resume_model
 from sb3_mario.params import ENV_PARAMS, params_of
 from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+def _int_at_least(low: int, expected: str, rule: str) -> Callable[[str], int]:
+    """An argparse ``type`` that reads an integer >= ``low``; ``expected`` and ``rule`` word its two errors."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+positive_int = _int_at_least(1, "a positive integer", "positive")
+non_negative_int = _int_at_least(0, "an integer >= 0", ">= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,11 +153,7 @@ class Run:
         rules = params_of(args.algo)
         # -params that a resumed model takes on (the resume rules are sb3_mario.params')
         self.changed_on_resume = sorted(k for k in overrides if k in rules and rules[k].resume == "model")
-        if args.n_timesteps is not None:
-            overrides["n_timesteps"] = args.n_timesteps
-        if args.n_envs is not None:
-            overrides["n_envs"] = args.n_envs
-        for key in ("stop_flag_rate", "max_hours"):
+        for key in ("n_timesteps", "n_envs", "stop_flag_rate", "max_hours"):
             if getattr(args, key) is not None:
                 overrides[key] = getattr(args, key)
         self.resume_from = resolve_model_path(args.trained_agent) if args.trained_agent else None
@@ -172,21 +168,16 @@ class Run:
             if not isinstance(asked, dict):
                 raise ConfigError(f"-params env_kwargs: expected a mapping, got {asked!r}")
             defaults = env_defaults()  # a zip saved before a setting existed was built with its default
-            shape = sorted(
-                k
-                for k, value in asked.items()
-                if k in ENV_PARAMS and ENV_PARAMS[k].resume == "refuse" and value != saved.get(k, defaults[k])
-            )
+            refused = {k for k, param in ENV_PARAMS.items() if param.resume == "refuse"}
+            shape = sorted(k for k, value in asked.items() if k in refused and value != saved.get(k, defaults[k]))
             if shape:
                 raise ConfigError(f"-params env_kwargs {', '.join(shape)}: cannot be changed when resuming (-i)")
             overrides["env_kwargs"] = {**saved, **asked}
         conf_file = args.conf_file
         if conf_file is None and self.resume_from is not None:
             # resuming: the hyperparameters of the run the model came from (the model's own are used anyway)
-            for folder in (self.resume_from.parent, self.resume_from.parent.parent):
-                if RunFolder(folder).config.is_file():
-                    conf_file = str(RunFolder(folder).config)
-                    break
+            configs = [RunFolder(folder).config for folder in (self.resume_from.parent, self.resume_from.parent.parent)]
+            conf_file = next((str(config) for config in configs if config.is_file()), None)
         self.hyperparams = load_hyperparams(args.algo, args.env, conf_file, overrides)
         if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
             raise ConfigError(f"--device: expected auto, cpu or cuda[:N], got {args.device!r}")
@@ -244,23 +235,20 @@ class Run:
         return make_model(self.args.algo, self.hyperparams, env, self.args.seed, self.args.device, self.args.verbose, tb)
 
     def callbacks(self, model: OffPolicyAlgorithm) -> list[BaseCallback]:
-        n_envs = model.n_envs
-        callbacks: list[BaseCallback] = [self.stop, MarioMetricsCallback()]
         self.checkpoint = AtomicCheckpointCallback(
-            save_freq=max(self.args.save_freq // n_envs, 1) if self.args.save_freq > 0 else 2**62,
+            save_freq=max(self.args.save_freq // model.n_envs, 1) if self.args.save_freq > 0 else 2**62,
             save_path=str(self.run.checkpoints),
             name_prefix="model",
             save_replay_buffer=self.args.save_replay_buffer,
             verbose=self.args.verbose,
         )
-        callbacks.append(self.checkpoint)
         max_hours = self.hyperparams.get("max_hours")
         self.budget = TrainingBudget(
             max_seconds=max_hours * 3600 if max_hours is not None else None,
             total_timesteps=self.hyperparams["n_timesteps"],
             progress=self.args.progress,
         )
-        callbacks.append(self.budget)
+        callbacks: list[BaseCallback] = [self.stop, MarioMetricsCallback(), self.checkpoint, self.budget]
         self.evaluation = None
         if self.args.eval_freq > 0:
             self.evaluation = make_evaluation(
@@ -300,7 +288,10 @@ class Run:
         try:
             save_model(model, path)
         except OSError as exc:
-            raise SaveError(describe_write_error(path, exc, self._model_bytes()) + self._last_good()) from None
+            last = self.checkpoint.last_good
+            size = last.stat().st_size if last is not None and last.is_file() else 0
+            kept = f"; the last good checkpoint is {last}" if last is not None else "; no checkpoint was saved"
+            raise SaveError(describe_write_error(path, exc, size) + kept) from None
         if self.args.save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
             buffer = self.run.replay_buffer
             try:
@@ -309,14 +300,6 @@ class Run:
                 needed = replay_buffer_nbytes(model.replay_buffer)
                 raise SaveError(describe_write_error(buffer, exc, needed) + f"; the final model {path} was saved") from None
         return path
-
-    def _model_bytes(self) -> int:
-        last = self.checkpoint.last_good
-        return last.stat().st_size if last is not None and last.is_file() else 0
-
-    def _last_good(self) -> str:
-        last = self.checkpoint.last_good
-        return f"; the last good checkpoint is {last}" if last is not None else "; no checkpoint was saved"
 
     def report(self, model: OffPolicyAlgorithm, final: Path) -> None:
         """The run's last line: the level done (steps, time, model), or the stop rule not met (the best model)."""
@@ -408,12 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return Run(args, argv).execute()
     except Sb3MarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     except OSError as exc:  # the run folder cannot be made or written (read-only, permissions, full disk)
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return print_error(f"cannot write{where}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130

@@ -38,7 +38,7 @@ from sb3_mario._io import atomic_path, atomic_write_text
 from sb3_mario.callbacks import ProtocolEvalCallback
 from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
-from sb3_mario.errors import ConfigError, Sb3MarioError
+from sb3_mario.errors import ConfigError, Sb3MarioError, print_error
 from sb3_mario.evaluation import ProtocolResult
 from sb3_mario.experiment import make_env, make_evaluation, make_model
 from sb3_mario.search_space import params_to_hyperparams, sample_params
@@ -67,10 +67,8 @@ class TrialEvalCallback(ProtocolEvalCallback):
         self.evaluations += 1
         self.score = protocol_score(self.last)
         self.trial.report(self.score, self.evaluations)
-        if self.trial.should_prune():
-            self.pruned = True
-            return False
-        return True
+        self.pruned = self.trial.should_prune()
+        return not self.pruned
 
 
 def protocol_score(result: ProtocolResult) -> float:
@@ -144,13 +142,9 @@ class Tuner:
         env = make_env(self.args.env, hp, seed, vec_env="dummy")
         try:
             model = make_model(self.args.algo, hp, env, seed, self.args.device)
+            eval_freq = hp["n_timesteps"] // self.args.n_evaluations
             evaluate = make_evaluation(
-                model,
-                hp["n_timesteps"] // self.args.n_evaluations,
-                self.args.eval_episodes,
-                seed,
-                callback_class=TrialEvalCallback,
-                trial=trial,
+                model, eval_freq, self.args.eval_episodes, seed, callback_class=TrialEvalCallback, trial=trial
             )
             assert isinstance(evaluate, TrialEvalCallback)
             guard = NanGuard()
@@ -228,17 +222,8 @@ class Tuner:
             for t in trials:
                 duration = t.duration.total_seconds() if t.duration is not None else ""
                 retry = t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial", ""))
-                writer.writerow(
-                    [
-                        t.number,
-                        t.state.name,
-                        t.value,
-                        t.datetime_start,
-                        duration,
-                        retry,
-                        *[t.params.get(k, "") for k in param_names],
-                    ]
-                )
+                row = [t.number, t.state.name, t.value, t.datetime_start, duration, retry]
+                writer.writerow(row + [t.params.get(k, "") for k in param_names])
         return path
 
     def write_plots(self) -> list[Path]:
@@ -335,25 +320,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("n_trials", "max_total_trials", "n_timesteps", "n_evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
-            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
+            return print_error(f"--{name.replace('_', '-')} must be >= 1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         tuner = Tuner(args)
         if args.export_trial is not None:
             if not 0 <= args.export_trial < len(tuner.study.trials):
                 raise ConfigError(f"--export-trial: no trial {args.export_trial} in this study")
-            print(
-                f"wrote {tuner.export_trial(args.export_trial, tuner.folder / f'trial_{args.export_trial}_hyperparams.yml')}"
-            )
+            path = tuner.folder / f"trial_{args.export_trial}_hyperparams.yml"
+            print(f"wrote {tuner.export_trial(args.export_trial, path)}")
             return 0
         started = tuner.run()
         written = tuner.write_outputs()
     except Sb3MarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finished = tuner.count(FINISHED)
-    print(f"this worker ran {started} trial(s); study {args.study_name}: {finished} finished")
+        return print_error(exc)
+    print(f"this worker ran {started} trial(s); study {args.study_name}: {tuner.count(FINISHED)} finished")
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -171,9 +171,7 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
     @property
     def exploration_horizon(self) -> int | None:
         """The linear schedule's length: ``exploration_fraction`` of the first ``learn()``'s steps (``None`` before)."""
-        if self.exploration_budget is None:
-            return None
-        return int(self.exploration_fraction * self.exploration_budget)
+        return None if self.exploration_budget is None else int(self.exploration_fraction * self.exploration_budget)
 
     def _setup_model(self) -> None:
         # here, not in __init__, so that load(..., gamma=...) and -i -params are checked and built too

@@ -8,11 +8,7 @@ import torch as th
 
 
 def double_q_target(
-    next_q_online: th.Tensor,
-    next_q_target: th.Tensor,
-    rewards: th.Tensor,
-    dones: th.Tensor,
-    discounts: th.Tensor | float,
+    next_q_online: th.Tensor, next_q_target: th.Tensor, rewards: th.Tensor, dones: th.Tensor, discounts: th.Tensor | float
 ) -> th.Tensor:
     """Double-Q TD target: ``r + discount * (1 - done) * Q_target(s', argmax_a Q_online(s', a))``.
 

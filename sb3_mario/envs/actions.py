@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 
 from sb3_mario.params import action_combos
@@ -54,17 +56,9 @@ def resolve_actions(actions: ActionsSpec) -> list[list[str]]:
     :return: the combos with canonical button names
     """
     combos = action_combos(actions)  # the checks live with every other setting's, in params.py
-    if isinstance(combos, str):
-        return [list(combo) for combo in ACTION_SETS[combos]]
-    return combos
+    return [list(combo) for combo in ACTION_SETS[combos]] if isinstance(combos, str) else combos
 
 
 def action_bytes(combos: Sequence[Sequence[str]]) -> list[int]:
     """Controller byte of each combo (OR of its button bits)."""
-    out = []
-    for combo in combos:
-        byte = 0
-        for button in combo:
-            byte |= BUTTON_BITS[button]
-        out.append(byte)
-    return out
+    return [functools.reduce(operator.or_, (BUTTON_BITS[button] for button in combo), 0) for combo in combos]

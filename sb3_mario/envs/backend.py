@@ -21,6 +21,7 @@ import cv2
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import load_env_creator
 
 from sb3_mario._quiet import silence_gym_notice
 from sb3_mario.envs.actions import BUTTON_BITS, DEFAULT_ACTIONS, ActionsSpec, action_bytes, resolve_actions
@@ -44,18 +45,10 @@ def backend_env_ids() -> list[str]:
     return sorted(_backend_registry())
 
 
-def _load_entry_point(entry_point: Any) -> Any:
-    if callable(entry_point):
-        return entry_point
-    module_name, attr = str(entry_point).split(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
 def check_env_id(env_id: str) -> Any:
     """Return the backend registry entry of ``env_id`` or raise :class:`EnvConfigError` naming close matches."""
     registry = _backend_registry()
-    if env_id.startswith("sb3_mario/"):
-        env_id = env_id[len("sb3_mario/") :]
+    env_id = env_id.removeprefix("sb3_mario/")
     if env_id not in registry:
         close = difflib.get_close_matches(env_id, list(registry), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else "; e.g. SuperMarioBros-1-1-v0 or SuperMarioBros-v0"
@@ -103,9 +96,7 @@ def _bgrx_memory(screen: np.ndarray) -> np.ndarray | None:
 def copy_screen(screen: np.ndarray) -> np.ndarray:
     """A contiguous RGB copy of an emulator screen (fast path for nes-py 8's BGRx buffer)."""
     memory = _bgrx_memory(screen)
-    if memory is None:
-        return np.array(screen)
-    return cv2.cvtColor(memory, cv2.COLOR_BGRA2RGB)
+    return np.array(screen) if memory is None else cv2.cvtColor(memory, cv2.COLOR_BGRA2RGB)
 
 
 _A_BUTTON = BUTTON_BITS["A"]
@@ -177,8 +168,6 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     Action index :attr:`noop_index` (one past the action space) presses no button: no-op starts use it, since action
     sets such as the tutorial's have no ``NOOP``.
-
-    Frames are copied out of the emulator's screen buffer, which the next frame overwrites in place.
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 60}  # noqa: RUF012
@@ -202,7 +191,8 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, 255, SCREEN_SHAPE, np.uint8)
         self.action_space = spaces.Discrete(len(self.buttons))
-        self._nes = _load_entry_point(spec.entry_point)(**spec.kwargs)
+        make_nes: Any = spec.entry_point if callable(spec.entry_point) else load_env_creator(spec.entry_point)
+        self._nes = make_nes(**spec.kwargs)
         self.repeat_jump = bool(repeat_jump)
         self._a_frames = 0  # consecutive frames A was held (repeat_jump)
         self.sticky_actions = check_sticky_actions(sticky_actions)
@@ -311,9 +301,7 @@ class MarioBackendEnv(gymnasium.Env[np.ndarray, np.int64]):
         else:
             screen, info = self._nes.reset(seed=seed, options=options)
         self._episode_over = False
-        self._a_frames = 0  # consecutive frames A was held (repeat_jump)
-        self._prev_byte = 0
-        self.last_pressed = 0
+        self._a_frames = self._prev_byte = self.last_pressed = 0  # no button held or pressed before the first frame
         return copy_screen(screen), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

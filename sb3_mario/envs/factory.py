@@ -84,28 +84,7 @@ def make_mario_env(
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """
-    check_env_kwargs(
-        actions=actions,
-        frame_skip=frame_skip,
-        screen_size=screen_size,
-        frame_stack=frame_stack,
-        max_pool=max_pool,
-        max_episode_steps=max_episode_steps,
-        noop_max=noop_max,
-        reward_scale=reward_scale,
-        repeat_jump=repeat_jump,
-        sticky_actions=sticky_actions,
-        stall_steps=stall_steps,
-        show_buttons=show_buttons,
-        frontier_starts=frontier_starts,
-        frontier_rule=frontier_rule,
-    )
-    if frontier_starts > 0:
-        check_snapshot_support(env_id, "frontier starts")
-    backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
-    # the settings that rebuild this env, read back by mario_env_of (models save them)
-    backend.mario_env_kwargs = {  # type: ignore[attr-defined]
-        "env_id": backend.env_id,
+    settings = {
         "actions": actions,
         "frame_skip": frame_skip,
         "screen_size": screen_size,
@@ -121,6 +100,12 @@ def make_mario_env(
         "frontier_starts": frontier_starts,
         "frontier_rule": frontier_rule,
     }
+    check_env_kwargs(**settings)
+    if frontier_starts > 0:
+        check_snapshot_support(env_id, "frontier starts")
+    backend = MarioBackendEnv(env_id, actions, render_mode=render_mode, repeat_jump=repeat_jump, sticky_actions=sticky_actions)
+    # the settings that rebuild this env, read back by mario_env_of (models save them)
+    backend.mario_env_kwargs = {"env_id": backend.env_id, **settings}  # type: ignore[attr-defined]
     env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
     if reward_scale != 1.0:
         env = TransformReward(env, partial(operator.mul, float(reward_scale)))
@@ -217,16 +202,11 @@ def make_mario_vec_env(
     resolve_actions(env_kwargs.get("actions", DEFAULT_ACTIONS))
     if env_kwargs.get("frontier_starts", 0.0) > 0:
         check_snapshot_support(env_id, "frontier starts")
-    env_kwargs = {**env_kwargs, "env_id": env_id}
-    kwargs: dict[str, Any] = dict(
-        env_id=partial(make_mario_env if vec_env == "dummy" else _make_worker_env, **env_kwargs),
-        n_envs=n_envs,
-        seed=seed,
-        monitor_dir=monitor_dir,
-        monitor_kwargs={"info_keywords": MARIO_INFO_KEYS},
-    )
+    make_env = partial(make_mario_env if vec_env == "dummy" else _make_worker_env, env_id=env_id, **env_kwargs)
+    monitor_kwargs = {"info_keywords": MARIO_INFO_KEYS}
+    kwargs: dict[str, Any] = {"n_envs": n_envs, "seed": seed, "monitor_dir": monitor_dir, "monitor_kwargs": monitor_kwargs}
     if vec_env == "dummy":
-        return make_vec_env(vec_env_cls=DummyVecEnv, **kwargs)
+        return make_vec_env(make_env, vec_env_cls=DummyVecEnv, **kwargs)
     if start_method is None:
         start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     if start_method == "forkserver":
@@ -234,7 +214,7 @@ def make_mario_vec_env(
         # sb3_mario: preloading sb3_mario in the fork server imports gym quietly once for every worker.
         multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", "sb3_mario"])
     try:
-        return make_vec_env(vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": start_method}, **kwargs)
+        return make_vec_env(make_env, vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": start_method}, **kwargs)
     except (EOFError, ConnectionError, BrokenPipeError) as exc:
         raise EnvConfigError(
             f"an env worker process died while building {env_id!r} (its traceback is above): {exc!r}"

@@ -204,9 +204,7 @@ class FrontierStarts(gymnasium.Wrapper):
         cells = sorted(self.cells)
         index = np.array(cells, dtype=float)
         if self.rule == "death":
-            weights = np.array(
-                [0.1 + sum(self.deaths[c + k] for k in range(FRONTIER_DEATH_WINDOW)) for c in cells], dtype=float
-            )
+            weights = 0.1 + np.array([sum(self.deaths[c + k] for k in range(FRONTIER_DEATH_WINDOW)) for c in cells])
         else:
             weights = 2.0 ** ((index - index.max()) / FRONTIER_HALF_LIFE)
         weights /= np.sqrt(1.0 + np.array([self.starts[c] for c in cells], dtype=float))

@@ -137,17 +137,13 @@ class MarioEpisodeStats(gymnasium.Wrapper):
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self._max_x = self._start_x = int(info.get("x_pos", 0))
-        info["max_x_pos"] = self._max_x
-        info["start_x"] = self._start_x
+        info.update(max_x_pos=self._max_x, start_x=self._start_x)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        x_pos = int(info.get("x_pos", 0))
-        if x_pos > self._max_x:
-            self._max_x = x_pos
-        info["max_x_pos"] = self._max_x
-        info["start_x"] = self._start_x
+        self._max_x = max(self._max_x, int(info.get("x_pos", 0)))
+        info.update(max_x_pos=self._max_x, start_x=self._start_x)
         if terminated or truncated:
             info["is_success"] = bool(info.get("flag_get", False))
         return obs, reward, terminated, truncated, info
@@ -161,10 +157,7 @@ def noop_action(env: gymnasium.Env) -> int:
     if noop_index is not None:
         return int(noop_index)
     meanings: list[str] = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
-    for wanted in ("NOOP", "right"):
-        if wanted in meanings:
-            return meanings.index(wanted)
-    return 0
+    return next((meanings.index(wanted) for wanted in ("NOOP", "right") if wanted in meanings), 0)
 
 
 class NoopStart(gymnasium.Wrapper):
