@@ -59,8 +59,8 @@ test-legacy:
 	.venv-legacy/bin/python -m pytest -q $(PYTEST_PARALLEL) -m "" $(BACKEND_TESTS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check sb3_mario tests bench
-	$(PY) -m ruff format --check sb3_mario tests bench
+	$(PY) -m ruff check sb3_mario tests bench scripts
+	$(PY) -m ruff format --check sb3_mario tests bench scripts
 
 type: $(STAMP)
 	$(PY) -m mypy

@@ -1,0 +1,97 @@
+"""The policies a Mario result has to beat, scored under the evaluation protocol.
+
+Every constant policy of an action set (with and without ``repeat_jump``) and open-loop hop cycles ((k-1) x the
+jump action then the run action, repeated), as a Markdown table for the results lab book::
+
+    python scripts/baselines.py --env SuperMarioBros-1-2-v0 --episodes 10
+
+Kept out of the package: it is a lab-book tool, not a library feature; the policies need no network, only SB3's
+``predict`` shape that :func:`sb3_mario.evaluation.evaluate_protocol` plays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sb3_mario.envs import resolve_actions
+from sb3_mario.evaluation import ProtocolResult, evaluate_protocol
+from sb3_mario.experiment import HELD_OUT_SEED
+
+
+class Constant:
+    """Always the same action."""
+
+    def __init__(self, action: int) -> None:
+        self.action = action
+
+    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        return np.array(self.action), None
+
+
+class HopCycle:
+    """``k - 1`` steps of ``jump`` then one of ``run``, repeated from each episode's first step (open loop)."""
+
+    def __init__(self, k: int, jump: int, run: int) -> None:
+        self.k, self.jump, self.run, self.t = k, jump, run, 0
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        action = self.run if self.t % self.k == self.k - 1 else self.jump
+        self.t += 1
+        return np.array(action), None
+
+
+def score(policy: Constant | HopCycle, env_kwargs: dict[str, Any], episodes: int, seed: int) -> ProtocolResult:
+    """Play ``episodes`` protocol episodes one at a time (a hop cycle restarts its count at each episode)."""
+    results = []
+    for i in range(episodes):
+        if isinstance(policy, HopCycle):
+            policy.reset()
+        results.append(evaluate_protocol(policy, env_kwargs, 1, seed + i))
+    return sum(results[1:], results[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python scripts/baselines.py", description=__doc__.splitlines()[0])
+    p.add_argument("--env", default="SuperMarioBros-1-1-v0", help="env id (default: %(default)s)")
+    p.add_argument("--actions", default="tutorial", help="action set (default: %(default)s)")
+    p.add_argument("--episodes", type=int, default=10, help="protocol episodes per policy (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=HELD_OUT_SEED + 5000, help="first episode's seed (default: %(default)s)")
+    p.add_argument("--hop-cycles", default="", help="comma-separated k of hop cycles, e.g. 2,3,4,6 (default: none)")
+    p.add_argument("--env-kwargs", default="{}", help="more env settings as a YAML mapping, e.g. '{frame_skip: 8}'")
+    args = p.parse_args(argv)
+    extra = yaml.safe_load(args.env_kwargs)
+    if not isinstance(extra, dict) or args.episodes < 1:
+        p.error("--env-kwargs must be a YAML mapping and --episodes >= 1")
+    try:
+        cycles = [int(k) for k in args.hop_cycles.split(",") if k]
+    except ValueError:
+        p.error(f"--hop-cycles: comma-separated integers, got {args.hop_cycles!r}")
+    if any(k < 2 for k in cycles):
+        p.error("--hop-cycles: each k must be >= 2")
+    actions = resolve_actions(args.actions)
+    jump = next((i for i, a in enumerate(actions) if "A" in a and "right" in a), len(actions) - 1)
+    run = next((i for i, a in enumerate(actions) if a == ["right"]), 0)
+    print(f"{args.env}, {args.actions} actions, {args.episodes} protocol episodes from seed {args.seed}\n")
+    print("| policy | repeat_jump | flags | mean furthest x |\n|---|---|---|---|")
+    for repeat_jump in (False, True):
+        env_kwargs = {"env_id": args.env, "actions": args.actions, **extra, "repeat_jump": repeat_jump}
+        policies: list[tuple[str, Constant | HopCycle]] = [
+            (f"always [{', '.join(a)}]", Constant(i)) for i, a in enumerate(actions)
+        ]
+        policies += [(f"hop cycle k = {k}", HopCycle(k, jump, run)) for k in cycles]
+        for name, policy in policies:
+            r = score(policy, env_kwargs, args.episodes, args.seed)
+            print(f"| {name} | {'on' if repeat_jump else 'off'} | {r.flags}/{r.n} | {r.mean_x:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""scripts/baselines.py: the constant policies and hop cycles a result is scored beside, on the real emulator."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "baselines.py"
+
+
+@pytest.fixture(scope="module")
+def baselines():
+    spec = importlib.util.spec_from_file_location("baselines", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hop_cycle_jumps_k_minus_1_steps_then_runs_and_restarts_each_episode(baselines):
+    cycle = baselines.HopCycle(3, jump=1, run=0)
+    assert [int(cycle.predict(None)[0]) for _ in range(7)] == [1, 1, 0, 1, 1, 0, 1]
+    cycle.reset()
+    assert int(cycle.predict(None)[0]) == 1
+
+
+def test_table_scores_every_constant_with_and_without_repeat_jump(baselines, run_main):
+    # seed 7: [right, A] hops to the flag with repeat_jump and dies at the first Goomba without (test_evaluation.py)
+    result = run_main(baselines.main, "--episodes", "1", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| always")]
+    assert [r.split(" | ")[:3] for r in rows] == [
+        ["| always [right]", "off", "0/1"],
+        ["| always [right, A]", "off", "0/1"],
+        ["| always [right]", "on", "0/1"],
+        ["| always [right, A]", "on", "1/1"],
+    ]
+    assert int(rows[1].split(" | ")[3].rstrip(" |")) < 400 and int(rows[3].split(" | ")[3].rstrip(" |")) > 3100
+
+
+def test_bad_env_kwargs_is_one_line(baselines, run_main):
+    result = run_main(baselines.main, "--env-kwargs", "[1, 2]")
+    assert result.returncode == 2 and "--env-kwargs must be a YAML mapping" in result.stderr
