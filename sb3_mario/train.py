@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", default="ddqn", choices=sorted(ALGOS), help="algorithm (default: %(default)s)")
     p.add_argument("--env", default="SuperMarioBros-1-1-v0", help="gym-super-mario-bros env id (default: %(default)s)")
     p.add_argument("-n", "--n-timesteps", type=positive_int, help="env transitions to train (default: the YAML's)")
-    p.add_argument("-conf", "--conf-file", help="hyperparameter YAML, or a packaged set: ddqn, dqn, ddqn_tutorial")
+    packaged = "ddqn, dqn, ddqn_tutorial, ddqn_frontier"
+    p.add_argument("-conf", "--conf-file", help=f"hyperparameter YAML, or a packaged set: {packaged}")
     p.add_argument(
         "-params",
         "--hyperparams",

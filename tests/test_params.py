@@ -185,3 +185,22 @@ def test_dueling_is_a_ddqn_policy_option_only():
         DQN_PARAMS["policy_kwargs"].check("policy_kwargs", {"dueling": True})
     with pytest.raises(ConfigError, match=r"^policy_kwargs\.dueling: "):
         DDQN_PARAMS["policy_kwargs"].check("policy_kwargs", {"dueling": "yes"})
+
+
+def test_every_packaged_entry_validates_and_the_frontier_set_is_the_recorded_run():
+    from sb3_mario.config import default_hyperparams_file, load_hyperparams, read_yaml
+
+    for name, algo in (("ddqn", "ddqn"), ("ddqn_tutorial", "ddqn"), ("ddqn_frontier", "ddqn"), ("dqn", "dqn")):
+        for entry in read_yaml(default_hyperparams_file(name)):
+            env_id = "SuperMarioBros-1-2-v0" if entry == "default" else entry
+            load_hyperparams(algo, env_id, name)  # raises ConfigError on any bad key or value
+    # ddqn_frontier is the settings of the 2026-12-05 frontier-starts run (docs/experiments), for every level
+    frontier = load_hyperparams("ddqn", "SuperMarioBros-1-3-v0", "ddqn_frontier")
+    assert frontier["env_kwargs"] == {
+        "actions": "tutorial", "frame_skip": 4, "screen_size": 42, "frame_stack": 4, "max_episode_steps": 1000,
+        "reward_scale": 0.1, "repeat_jump": False, "show_buttons": True, "sticky_actions": 0.25, "noop_max": 30,
+        "frontier_starts": 0.5, "frontier_rule": "death",
+    }  # fmt: skip
+    assert {k: frontier[k] for k in ("learning_rate", "gamma", "n_steps", "train_freq", "exploration_final_eps")} == {
+        "learning_rate": 1e-4, "gamma": 0.99, "n_steps": 3, "train_freq": 1, "exploration_final_eps": 0.1,
+    }  # fmt: skip
