@@ -19,6 +19,8 @@ import numpy as np
 import yaml
 
 from sb3_mario.envs import resolve_actions
+from sb3_mario.envs.backend import check_env_id
+from sb3_mario.errors import Sb3MarioError, print_error
 from sb3_mario.evaluation import ProtocolResult, evaluate_protocol
 from sb3_mario.experiment import HELD_OUT_SEED
 
@@ -67,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hop-cycles", default="", help="comma-separated k of hop cycles, e.g. 2,3,4,6 (default: none)")
     p.add_argument("--env-kwargs", default="{}", help="more env settings as a YAML mapping, e.g. '{frame_skip: 8}'")
     args = p.parse_args(argv)
-    extra = yaml.safe_load(args.env_kwargs)
+    try:
+        extra = yaml.safe_load(args.env_kwargs)
+    except yaml.YAMLError:
+        extra = None
     if not isinstance(extra, dict) or args.episodes < 1:
         p.error("--env-kwargs must be a YAML mapping and --episodes >= 1")
     try:
@@ -76,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--hop-cycles: comma-separated integers, got {args.hop_cycles!r}")
     if any(k < 2 for k in cycles):
         p.error("--hop-cycles: each k must be >= 2")
-    actions = resolve_actions(args.actions)
+    try:
+        check_env_id(args.env)
+        actions = resolve_actions(args.actions)
+    except Sb3MarioError as exc:
+        return print_error(exc)
     jump = next((i for i, a in enumerate(actions) if "A" in a and "right" in a), len(actions) - 1)
     run = next((i for i, a in enumerate(actions) if a == ["right"]), 0)
     print(f"{args.env}, {args.actions} actions, {args.episodes} protocol episodes from seed {args.seed}\n")

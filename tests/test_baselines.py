@@ -37,6 +37,14 @@ def test_table_scores_every_constant_with_and_without_repeat_jump(baselines, run
     assert int(rows[1].split(" | ")[3].rstrip(" |")) < 400 and int(rows[3].split(" | ")[3].rstrip(" |")) > 3100
 
 
-def test_bad_env_kwargs_is_one_line(baselines, run_main):
-    result = run_main(baselines.main, "--env-kwargs", "[1, 2]")
-    assert result.returncode == 2 and "--env-kwargs must be a YAML mapping" in result.stderr
+def test_bad_input_is_one_line(baselines, run_main):
+    for argv, message in (
+        (["--env-kwargs", "[1, 2]"], "--env-kwargs must be a YAML mapping"),
+        (["--env-kwargs", "{a: [1"], "--env-kwargs must be a YAML mapping"),
+        (["--hop-cycles", "2,x"], "--hop-cycles: comma-separated integers"),
+        (["--env", "SuperMarioBros-1-9-v0"], "error: "),
+        (["--actions", "jump_only"], "error: "),
+    ):
+        result = run_main(baselines.main, *argv)
+        last = result.stderr.strip().splitlines()[-1]  # argparse prints its usage lines first
+        assert result.returncode == 2 and message in last and "Traceback" not in result.stderr, argv
