@@ -19,13 +19,14 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.utils import LinearSchedule
 from torch import nn
 
 from sb3_mario.buffers import FrameStackReplayBuffer
 from sb3_mario.ddqn import DDQN, MarioCNN
 from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
 from sb3_mario.errors import ConfigError
-from sb3_mario.params import NESTED_KEYS, RUN_PARAMS, params_of
+from sb3_mario.params import NESTED_KEYS, RUN_PARAMS, linear_schedule_ends, params_of
 from sb3_mario.prioritized import PrioritizedFrameStackReplayBuffer
 
 ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
@@ -151,6 +152,11 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     kwargs = {k: copy.deepcopy(v) for k, v in hyperparams.items() if k not in RUN_PARAMS}
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    if isinstance(kwargs.get("learning_rate"), str):
+        # SB3's schedule class (not a closure as rl-zoo's): it pickles by name, so zips load on either Python; it
+        # follows SB3's progress_remaining, i.e. the steps of the learn() call (a resume's -n counts from its start)
+        start, end = linear_schedule_ends("learning_rate", kwargs["learning_rate"])
+        kwargs["learning_rate"] = LinearSchedule(start, end, end_fraction=1.0)
     if kwargs.get("replay_buffer_class") is not None:
         kwargs["replay_buffer_class"] = DDQN_REPLAY_BUFFERS[kwargs["replay_buffer_class"]]  # checked per algorithm
     policy_kwargs = kwargs.get("policy_kwargs")

@@ -170,6 +170,37 @@ def probability(key: str, v: Any) -> float:
     return number_in(0.0, 1.0)(key, v)
 
 
+LINEAR_SCHEDULE_PREFIX = "lin_"
+
+
+def _learning_rate_error(key: str, v: Any) -> ConfigError:
+    return ConfigError(f"{key}: must be a number in [0, 1], lin_<initial> or lin_<initial>_<final>, got {v!r}")
+
+
+def linear_schedule_ends(key: str, v: str) -> tuple[float, float]:
+    """The ends of a linear learning-rate schedule written as in rl-zoo: ``lin_<initial>`` falls to 0 over the run
+    (rl-zoo's ``linear_schedule``), ``lin_<initial>_<final>`` to ``final``; each end a number in [0, 1]."""
+    parts = v[len(LINEAR_SCHEDULE_PREFIX) :].split("_") if v.startswith(LINEAR_SCHEDULE_PREFIX) else []
+    try:
+        ends = [float(part) for part in parts]
+    except ValueError:
+        raise _learning_rate_error(key, v) from None
+    if len(ends) not in (1, 2) or not all(0.0 <= x <= 1.0 for x in ends):  # NaN fails the comparison too
+        raise _learning_rate_error(key, v)
+    return ends[0], ends[1] if len(ends) == 2 else 0.0
+
+
+def learning_rate(key: str, v: Any) -> float | str:
+    """A constant rate (0: frozen, as SB3 allows), or a linear schedule over the run's steps (SB3's progress), kept as
+    its string here (:func:`linear_schedule_ends`; :func:`sb3_mario.config.build_kwargs` builds it)."""
+    if isinstance(v, str):
+        linear_schedule_ends(key, v)
+        return v
+    if not _is_num(v) or not 0.0 <= v <= 1.0:
+        raise _learning_rate_error(key, v)
+    return float(v)
+
+
 @dataclass(frozen=True)
 class Param:
     """One hyperparameter.
@@ -226,7 +257,7 @@ RUN_PARAMS: dict[str, Param] = {
 }
 
 DQN_PARAMS: dict[str, Param] = {
-    "learning_rate": Param(number_in(0.0, 1.0), "model", ("float", 1e-5, 2e-3, True)),  # 0: frozen, as SB3 allows
+    "learning_rate": Param(learning_rate, "model", ("float", 1e-5, 2e-3, True)),
     "buffer_size": Param(int_at_least(1), "refuse", ("categorical", (25_000, 50_000, 100_000, 200_000))),
     "learning_starts": Param(int_at_least(0), "model", ("categorical", (1000, 5000, 10_000, 20_000))),
     "batch_size": Param(int_at_least(1), "model", ("categorical", (16, 32, 64, 128))),

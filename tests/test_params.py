@@ -204,3 +204,55 @@ def test_every_packaged_entry_validates_and_the_frontier_set_is_the_recorded_run
     assert {k: frontier[k] for k in ("learning_rate", "gamma", "n_steps", "train_freq", "exploration_final_eps")} == {
         "learning_rate": 1e-4, "gamma": 0.99, "n_steps": 3, "train_freq": 1, "exploration_final_eps": 0.1,
     }  # fmt: skip
+
+
+def test_a_linear_learning_rate_is_rl_zoos_lin_form():
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from sb3_mario.config import build_kwargs
+    from sb3_mario.params import linear_schedule_ends
+
+    check = DDQN_PARAMS["learning_rate"].check
+    assert check("learning_rate", "lin_1e-3") == "lin_1e-3"  # kept as written in the config (config.yml, resume)
+    assert linear_schedule_ends("learning_rate", "lin_1e-3") == (1e-3, 0.0)  # rl-zoo's linear_schedule: down to 0
+    assert linear_schedule_ends("learning_rate", "lin_1e-3_5e-4") == (1e-3, 5e-4)
+    for bad in ("lin_", "lin_x", "lin_2", "lin_1e-3_5e-4_1e-4", "cos_1e-3", "lin_nan", "1e-3", True, -1e-4, float("nan")):
+        with pytest.raises(ConfigError, match=r"^learning_rate: must be a number in \[0, 1\], lin_<initial> or "):
+            check("learning_rate", bad)
+    for algo in ("ddqn", "dqn"):
+        schedule = build_kwargs(algo, {"learning_rate": "lin_1e-3_5e-4"})["learning_rate"]
+        assert isinstance(schedule, LinearSchedule)  # SB3's class: pickled by name, loads on either Python
+        # SB3's progress_remaining: 1 at the run's step 0, 0 at its total (a fresh run's -n; a resume's steps + its -n)
+        assert [schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([1e-3, 7.5e-4, 5e-4], rel=1e-12)
+    with pytest.raises(ConfigError, match=r"^learning_rate: a number or a schedule"):  # the YAML's form is not the API's
+        DDQN("MlpPolicy", make_vec_env("CartPole-v1"), learning_rate="lin_1e-3", device="cpu")
+
+
+def test_the_learning_rate_schedule_spans_the_runs_steps_and_survives_save_and_resume(saved, tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Rates(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rates: dict[int, float] = {}
+
+        def _on_step(self) -> bool:
+            self.rates[self.num_timesteps] = self.model.policy.optimizer.param_groups[0]["lr"]
+            return True
+
+    # a resume that changes the rate to a schedule (the "model" rule): it acts on the resumed model's optimizer
+    env = make_vec_env("CartPole-v1")
+    changes = {"learning_rate": "lin_1e-3_5e-4", "train_freq": 1, "overlap_learning": False}  # one update per step
+    model = resume_model("ddqn", saved / "m.zip", changes, env, device="cpu")
+    start, rates = model.num_timesteps, Rates()
+    assert start == 30
+    model.learn(100, callback=rates, reset_num_timesteps=False)
+    # SB3's progress is the run's steps over its total (here 30 + 100), so a resume whose -n reaches the same total
+    # goes on along the same line; a step sees the rate that the previous step's update set
+    for t in range(start + 2, start + 101):
+        assert rates.rates[t] == pytest.approx(1e-3 - 5e-4 * (t - 1) / (start + 100), rel=1e-9), t
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4, rel=1e-9)  # the end, at the last step
+    model.save(tmp_path / "scheduled.zip")
+    loaded = DDQN.load(tmp_path / "scheduled.zip", device="cpu")
+    assert [loaded.lr_schedule(p) for p in (1.0, 0.0)] == pytest.approx([1e-3, 5e-4], rel=1e-12)
+    assert read_model_data(tmp_path / "scheduled.zip")["learning_rate"].end == 5e-4

@@ -419,6 +419,7 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["-params", "gama:0.9"], "gama: unknown hyperparameter for ddqn"),
         (["-params", "gamma:high"], "gamma: must be a number in [0.0, 1.0]"),
         (["-params", "batch_size:0"], "batch_size: must be an integer >= 1"),
+        (["-params", "learning_rate:lin_fast"], "learning_rate: must be a number in [0, 1], lin_<initial> or"),
         (["-params", "env_kwargs:{frame_skip: 0}"], "env_kwargs.frame_skip: must be an integer >= 1"),
         (["-params", "env_kwargs:{repeat_jump: often}"], "env_kwargs.repeat_jump: must be true or false"),
         (["-params", "env_kwargs:{actions: [[jump]]}"], "env_kwargs.actions: invalid button 'jump'"),

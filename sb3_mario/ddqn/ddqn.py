@@ -176,6 +176,8 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
     def _setup_model(self) -> None:
         # here, not in __init__, so that load(..., gamma=...) and -i -params are checked and built too
         hyperparameters = {key: getattr(self, key) for key in DDQN_CHECKED}
+        if isinstance(self.learning_rate, str):  # "lin_1e-4" is the YAML's form: config.build_kwargs builds it
+            raise ConfigError(f"learning_rate: a number or a schedule (e.g. SB3's LinearSchedule), got {self.learning_rate!r}")
         if not callable(self.learning_rate):
             hyperparameters["learning_rate"] = self.learning_rate
         if not isinstance(self.train_freq, TrainFreq):  # a loaded model's is converted already
