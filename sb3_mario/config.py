@@ -154,7 +154,7 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     if isinstance(kwargs.get("learning_rate"), str):
         # SB3's schedule class (not a closure as rl-zoo's): it pickles by name, so zips load on either Python; it
-        # follows SB3's progress_remaining, i.e. the steps of the learn() call (a resume's -n counts from its start)
+        # follows SB3's progress_remaining, over the model's steps 0 .. its total (a resume's steps so far + its -n)
         start, end = linear_schedule_ends("learning_rate", kwargs["learning_rate"])
         kwargs["learning_rate"] = LinearSchedule(start, end, end_fraction=1.0)
     if kwargs.get("replay_buffer_class") is not None:

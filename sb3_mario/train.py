@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def schedule_line(schedule: Callable[[float], float], done: int, steps: int, resumed: bool) -> str:
+    """What a learning-rate schedule does in this ``learn()``: SB3's progress runs over the model's steps, from 0 to
+    the total (a resume's steps so far + its ``-n``), so a resume starts part-way down the line, not at its top."""
+    total = done + steps if resumed else steps
+    start = schedule(1.0 - (done if resumed else 0) / total)
+    return f"learning rate {start:.3g} -> {schedule(0.0):.3g} (a schedule over steps 0 to {total})"
+
+
 class Run:
     """One training run: folder, config, envs, model and callbacks (see the module docstring)."""
 
@@ -335,6 +343,8 @@ class Run:
             self.install_signal_handlers()
             steps = self.hyperparams["n_timesteps"]
             print(f"training {self.args.algo} on {self.args.env} for {steps} steps in {self.folder}")
+            if callable(model.learning_rate):
+                print(schedule_line(model.learning_rate, model.num_timesteps, steps, self.resume_from is not None))
             try:
                 model.learn(
                     steps,

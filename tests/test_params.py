@@ -206,7 +206,8 @@ def test_every_packaged_entry_validates_and_the_frontier_set_is_the_recorded_run
     }  # fmt: skip
 
 
-def test_a_linear_learning_rate_is_rl_zoos_lin_form():
+def test_a_linear_learning_rate_is_lin_initial_as_in_rl_zoo_or_lin_initial_final():
+    from stable_baselines3 import DQN
     from stable_baselines3.common.utils import LinearSchedule
 
     from sb3_mario.config import build_kwargs
@@ -224,8 +225,12 @@ def test_a_linear_learning_rate_is_rl_zoos_lin_form():
         assert isinstance(schedule, LinearSchedule)  # SB3's class: pickled by name, loads on either Python
         # SB3's progress_remaining: 1 at the run's step 0, 0 at its total (a fresh run's -n; a resume's steps + its -n)
         assert [schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([1e-3, 7.5e-4, 5e-4], rel=1e-12)
-    with pytest.raises(ConfigError, match=r"^learning_rate: a number or a schedule"):  # the YAML's form is not the API's
-        DDQN("MlpPolicy", make_vec_env("CartPole-v1"), learning_rate="lin_1e-3", device="cpu")
+    with pytest.raises(ConfigError, match=r"^learning_rate: must be a number in \[0.0, 1.0\], got 'lin_1e-3'$"):
+        DDQN("MlpPolicy", make_vec_env("CartPole-v1"), learning_rate="lin_1e-3", device="cpu")  # the YAML's form only
+    # SB3's DQN (--algo dqn) follows it too: the last of 60 steps updates with the final rate
+    dqn_kwargs = build_kwargs("dqn", {"learning_rate": "lin_1e-3_5e-4", "learning_starts": 10, "train_freq": 1})
+    dqn = DQN("MlpPolicy", make_vec_env("CartPole-v1"), device="cpu", **dqn_kwargs).learn(60)
+    assert dqn.policy.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4, rel=1e-9)
 
 
 def test_the_learning_rate_schedule_spans_the_runs_steps_and_survives_save_and_resume(saved, tmp_path):

@@ -193,14 +193,20 @@ def test_resume_continues_steps_buffer_and_exploration(tiny_run, tmp_path, run_m
     result = run_cli(
         "sb3_mario.train", "-i", run, "-n", 128, "--vec-env", "dummy", "--eval-freq", 64, "--eval-episodes", 1,
         "--confirm-episodes", 1, "--verbose", "0",
-        "-params", "learning_rate:0.001", "train_freq:4", "autocast_bf16:False", "env_kwargs:{repeat_jump: false}",
+        "-params", "learning_rate:lin_1e-3_5e-4", "train_freq:4", "autocast_bf16:False", "env_kwargs:{repeat_jump: false}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded replay buffer" in result.stdout
     after = DDQN.load(run / f"{ENV}.zip", device="cpu")
     # -params replace the saved hyperparameters on resume (rl-zoo's behaviour); the others are the model's own
-    assert after.learning_rate == 0.001 and after.train_freq.frequency == 4 and not after.autocast_bf16
-    assert before.learning_rate != 0.001 and before.train_freq.frequency != 4 and before.autocast_bf16
+    assert (after.learning_rate.start, after.learning_rate.end) == (1e-3, 5e-4)  # the YAML's schedule, in the zip
+    total = before.num_timesteps + 128  # SB3's progress: over the model's steps 0 .. total, so it starts part-way
+    assert (
+        f"learning rate {1e-3 - 5e-4 * before.num_timesteps / total:.3g} -> 0.0005 (a schedule over steps 0 to {total})"
+        in result.stdout
+    )
+    assert after.train_freq.frequency == 4 and not after.autocast_bf16
+    assert not callable(before.learning_rate) and before.train_freq.frequency != 4 and before.autocast_bf16
     assert after.batch_size == before.batch_size
     # env_kwargs given on resume change those keys of the saved env settings and keep the rest
     assert before.mario_env["repeat_jump"] and after.mario_env == {**before.mario_env, "repeat_jump": False}

@@ -23,7 +23,7 @@ from sb3_mario.ddqn.policies import CnnPolicy, MlpPolicy
 from sb3_mario.ddqn.targets import double_q_target
 from sb3_mario.envs.factory import mario_env_of
 from sb3_mario.errors import ConfigError
-from sb3_mario.params import DDQN_CHECKED, DDQN_PARAMS, check_kwargs
+from sb3_mario.params import DDQN_CHECKED, DDQN_PARAMS, check_kwargs, number_in
 from sb3_mario.portable import PortableLoad
 
 
@@ -176,10 +176,8 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
     def _setup_model(self) -> None:
         # here, not in __init__, so that load(..., gamma=...) and -i -params are checked and built too
         hyperparameters = {key: getattr(self, key) for key in DDQN_CHECKED}
-        if isinstance(self.learning_rate, str):  # "lin_1e-4" is the YAML's form: config.build_kwargs builds it
-            raise ConfigError(f"learning_rate: a number or a schedule (e.g. SB3's LinearSchedule), got {self.learning_rate!r}")
-        if not callable(self.learning_rate):
-            hyperparameters["learning_rate"] = self.learning_rate
+        if not callable(self.learning_rate):  # a number: the YAML's "lin_1e-4" strings are config.build_kwargs' to build
+            number_in(0.0, 1.0)("learning_rate", self.learning_rate)
         if not isinstance(self.train_freq, TrainFreq):  # a loaded model's is converted already
             hyperparameters["train_freq"] = self.train_freq
         check_kwargs(DDQN_PARAMS, hyperparameters)
