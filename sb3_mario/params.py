@@ -178,8 +178,8 @@ def _learning_rate_error(key: str, v: Any) -> ConfigError:
 
 
 def linear_schedule_ends(key: str, v: str) -> tuple[float, float]:
-    """The ends of a linear learning-rate schedule written as in rl-zoo: ``lin_<initial>`` falls to 0 over the run
-    (rl-zoo's ``linear_schedule``), ``lin_<initial>_<final>`` to ``final``; each end a number in [0, 1]."""
+    """The ends of a linear learning-rate schedule: ``lin_<initial>`` falls to 0 over the run (rl-zoo's form and its
+    ``linear_schedule``), ``lin_<initial>_<final>`` (this project's) to ``final``; each end a number in [0, 1]."""
     parts = v[len(LINEAR_SCHEDULE_PREFIX) :].split("_") if v.startswith(LINEAR_SCHEDULE_PREFIX) else []
     try:
         ends = [float(part) for part in parts]
