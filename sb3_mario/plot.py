@@ -5,6 +5,11 @@ returns in the game's reward units, i.e. divided by the run's ``reward_scale``, 
 episodes from the level's start solid, frontier restarts apart, dashed),
 and the flag rate of the evaluations (SB3's ``evaluations.npz``), against env steps or, with ``--time``, against
 training hours. ``--labels`` names the runs in the legend.
+
+``python -m sb3_mario.plot RUN [RUN ...] --where``: where the training episodes end, per window of env steps (a table
+on stdout, no PNG): the pass rate of each stretch of ``--bin`` px of x (of the episodes alive at a stretch's start,
+the share that reach its end), the hardest stretches, and their product, an estimate of a level-start episode's flag
+rate that frontier restarts feed too.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def read_monitor(folder: Path) -> dict[str, np.ndarray]:
         "flag": np.array([r.get("flag_get") == "True" for r in rows], dtype=float),
         # frontier restarts (Monitor's start_x; CSVs written before it have none: every episode began at the start)
         "restart": np.array([is_restart(float(r.get("start_x") or 0)) for r in rows], dtype=bool),
+        "start_x": np.array([float(r.get("start_x") or 0) for r in rows]),
     }
 
 
@@ -92,6 +98,59 @@ def rolling(values: np.ndarray, window: int) -> np.ndarray:
     kernel = np.ones(window) / window
     padded = np.concatenate([np.full(window - 1, values[0]), values])
     return np.convolve(padded, kernel, mode="valid")
+
+
+def stretch_pass_rates(episodes: dict[str, np.ndarray], bin_px: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass rates of the stretches ``[e, e + bin_px)`` of x, over episodes as :func:`read_monitor` returns them.
+
+    An episode is at risk in a stretch if it began at or before the stretch's start (level-start episodes count from
+    x = 0, frontier restarts from their ``start_x``) and reached it; it passes if it reached the stretch's end. A flag
+    reaches every x; an episode cut by the time limit did not pass where it stood. Stretches run from 0 to the one
+    that holds the furthest x of the episodes without a flag (past it, only flags pass), so the product of the pass
+    rates estimates the share of level-start episodes that flag, from every episode's part of the level (a restart
+    adds to the stretches after its start). It assumes the odds of passing a stretch do not depend on how Mario got
+    there, and it is the training policy's (exploration included), not the greedy one's.
+
+    :param episodes: ``x_pos`` (furthest x), ``flag``, ``restart`` and ``start_x`` per episode
+    :param bin_px: width of a stretch in px of x
+    :return: the stretches' starts, how many episodes were at risk in each and how many passed
+    """
+    flags = episodes["flag"].astype(bool)
+    reached = np.where(flags, np.inf, episodes["x_pos"])
+    began = np.where(episodes["restart"], episodes["start_x"], 0.0)
+    furthest = float(reached[~flags].max()) if (~flags).any() else 0.0
+    starts = np.arange(0, furthest // bin_px * bin_px + 1, bin_px, dtype=float)  # the last holds the furthest x
+    at_risk = (began[None, :] <= starts[:, None]) & (reached[None, :] >= starts[:, None])
+    passed = at_risk & (reached[None, :] >= starts[:, None] + bin_px)
+    return starts, at_risk.sum(axis=1), passed.sum(axis=1)
+
+
+def _steps(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 and n else str(n)
+
+
+def where_table(folder: Path, step_window: int = 100_000, bin_px: int = 100, hardest: int = 3) -> str:
+    """The ``--where`` table of one run: per ``step_window`` env steps, episodes, level-start flags, the flag estimate
+    of :func:`stretch_pass_rates` and the ``hardest`` stretches (lowest pass rate among those with >= 10 at risk)."""
+    episodes = read_monitor(folder)
+    lines = [
+        f"{folder}: where training episodes end ({bin_px}-px stretches; pass = reached the stretch's end)",
+        "steps | episodes (restarts) | level-start flags | flag estimate | hardest stretches: x, pass rate (at risk)",
+    ]
+    window = (episodes["steps"] - 1) // step_window
+    for w in np.unique(window):
+        shown = window == w
+        part = {key: values[shown] for key, values in episodes.items()}
+        starts, at_risk, passed = stretch_pass_rates(part, bin_px)
+        rates = np.divide(passed, at_risk, out=np.ones(len(starts)), where=at_risk > 0)
+        level = ~part["restart"]
+        worst = [i for i in np.argsort(rates, kind="stable") if at_risk[i] >= 10][:hardest]
+        hard = ", ".join(f"{starts[i]:.0f}-{starts[i] + bin_px:.0f} {rates[i]:.2f} ({at_risk[i]})" for i in worst)
+        lines.append(
+            f"{_steps(w * step_window)}-{_steps((w + 1) * step_window)} | {int(shown.sum())} ({int(part['restart'].sum())}) | "
+            f"{int(part['flag'][level].sum())}/{int(level.sum())} | {float(np.prod(rates)):.2%} | {hard or '-'}"
+        )
+    return "\n".join(lines)
 
 
 def plot_runs(
@@ -152,12 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=50, help="rolling mean window in episodes (default: 50)")
     p.add_argument("--time", action="store_true", help="wall-clock hours on the x axis instead of env steps")
     p.add_argument("--labels", nargs="+", help="legend names of the runs, in order (default: folder names)")
+    p.add_argument("--where", action="store_true", help="print where training episodes end instead of plotting")
+    p.add_argument("--step-window", type=int, default=100_000, help="--where: env steps per row (default: 100000)")
+    p.add_argument("--bin", type=int, default=100, help="--where: px of x per stretch (default: 100)")
     args = p.parse_args(argv)
     try:
         folders = [Path(r) for r in args.runs]
         for folder in folders:
             if not folder.is_dir():
                 raise Sb3MarioError(f"{folder}: not a run folder")
+        if args.where:
+            if args.step_window < 1 or args.bin < 1:
+                raise Sb3MarioError(f"--step-window and --bin: must be >= 1, got {args.step_window} and {args.bin}")
+            print("\n\n".join(where_table(folder, args.step_window, args.bin) for folder in folders))
+            return 0
         if Path(args.output).suffix != ".png":
             raise Sb3MarioError(f"-o: expected a .png file name, got {args.output!r}")
         out = plot_runs(folders, Path(args.output), args.window, args.time, args.labels)
