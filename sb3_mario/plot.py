@@ -131,7 +131,15 @@ def _steps(n: int) -> str:
 
 def where_table(folder: Path, step_window: int = 100_000, bin_px: int = 100, hardest: int = 3) -> str:
     """The ``--where`` table of one run: per ``step_window`` env steps, episodes, level-start flags, the flag estimate
-    of :func:`stretch_pass_rates` and the ``hardest`` stretches (lowest pass rate among those with >= 10 at risk)."""
+    of :func:`stretch_pass_rates` and the ``hardest`` stretches (lowest pass rate among those with >= 10 at risk).
+
+    :param folder: a run folder (its Monitor CSVs, every session's)
+    :param step_window: env steps per row; rows are multiples of it in the run's step count (a run started from
+        another's model counts on from that model's steps)
+    :param bin_px: width of a stretch in px of x
+    :param hardest: how many of the hardest stretches a row names
+    :return: the table, a title line and a header line first
+    """
     episodes = read_monitor(folder)
     lines = [
         f"{folder}: where training episodes end ({bin_px}-px stretches; pass = reached the stretch's end)",
