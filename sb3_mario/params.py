@@ -226,7 +226,7 @@ POLICY_KWARGS: dict[str, Check] = {
 }
 
 # where frontier starts draw restarts from (sb3_mario.envs.frontier.FrontierStarts)
-FRONTIER_RULES = ("frontier", "death", "before_death")
+FRONTIER_RULES = ("frontier", "death", "death_rate", "before_death")
 
 # make_mario_env's settings (env_kwargs); actions, screen_size and frame_stack shape the spaces the network was built
 # on, show_buttons what its input shows

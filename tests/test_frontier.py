@@ -200,22 +200,54 @@ def test_restarts_are_seeded_and_leave_the_sticky_draws_alone():
 
 
 @needs_snapshots
-@pytest.mark.parametrize("rule", ["frontier", "death"])
+@pytest.mark.parametrize("rule", ["frontier", "death", "death_rate"])
 def test_rules_draw_cells_by_their_weights(rule):
     env = make_mario_env(frontier_starts=1.0, frontier_rule=rule, seed=0)
     frontier = frontier_of(env)
     frontier.cells = {c: [_Entry(None, np.zeros(1), {"x_pos": c * 64})] for c in (2, 6, 10)}  # type: ignore[arg-type]
     frontier.deaths.update({7: 3, 11: 1})
     frontier.starts.update({10: 3})
+    frontier.passes.update({2: 9, 6: 5, 10: 1})
     # frontier: halves every 4 cells back from the furthest; death: deaths in the cell and the 2 after it, + 0.1;
-    # both divided by sqrt(1 + restarts from the cell)
-    frontier_weights, death_weights = [2.0**-2, 2.0**-1, 1.0 / 2.0], [0.1, 3.1, 1.1 / 2.0]
-    weights = np.array(frontier_weights if rule == "frontier" else death_weights)
+    # both divided by sqrt(1 + restarts from the cell); death_rate: the same deaths divided by 1 + passes instead
+    weights = np.array(
+        {
+            "frontier": [2.0**-2, 2.0**-1, 1.0 / 2.0],
+            "death": [0.1, 3.1, 1.1 / 2.0],
+            "death_rate": [0.1 / 10, 3.1 / 6, 1.1 / 2],
+        }[rule]
+    )
     expected = weights / weights.sum()
     drawn = np.zeros(3)
     for _ in range(4000):
         drawn[[2, 6, 10].index(frontier._choose().info["x_pos"] // 64)] += 1
     np.testing.assert_allclose(drawn / 4000, expected, atol=0.03)
+    env.close()
+
+
+@needs_snapshots
+def test_death_rate_counts_a_restart_as_a_pass_of_its_cell():
+    # death_rate divides by passes, not restarts: a restarted episode passes its start cell again on the real emulator
+    env = make_mario_env(**SETTINGS, frontier_starts=1.0, frontier_rule="death_rate", max_episode_steps=400, seed=0)
+    frontier = frontier_of(env)
+    while len(frontier.cells) < 5:
+        _, _, terminated, truncated, _ = env.step(1)
+        if terminated or truncated:
+            env.reset()
+    passed = 0
+    for _ in range(20):
+        before = frontier.passes.copy()
+        _, info = env.reset()
+        assert is_restart(info["start_x"]) and info["start_x"] // 64 in frontier.cells
+        for _ in range(8):  # [right] until Mario is on the ground (a sticky A from the snapshot may lift him first)
+            _, _, terminated, truncated, _ = env.step(0)
+            if frontier._episode.offered or terminated or truncated:
+                break
+        for cell in frontier._episode.offered:
+            assert info["start_x"] // 64 <= cell <= info["start_x"] // 64 + 1
+            assert frontier.passes[cell] == before[cell] + 1
+            passed += 1
+    assert frontier.restarts == 20 and passed >= 15, passed
     env.close()
 
 

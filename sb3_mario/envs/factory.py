@@ -80,7 +80,8 @@ def make_mario_env(
         Python >= 3.13's nes-py 9 and a single-stage id); 0 (default) is off. Evaluation never restarts
         (:func:`play_env_kwargs`)
     :param frontier_rule: which archived snapshots restarts lean toward: ``"frontier"`` (the furthest x),
-        ``"death"`` (where deaths follow) or ``"before_death"`` (~2 s of game time before recorded deaths)
+        ``"death"`` (where deaths follow), ``"death_rate"`` (where deaths follow per episode that passed) or
+        ``"before_death"`` (~2 s of game time before recorded deaths)
     :param render_mode: ``None``, ``"rgb_array"`` (``render()`` returns the RGB screen) or ``"human"``
     :param seed: if given, seeds the action space and performs the first ``reset(seed=seed)``
     """

@@ -77,11 +77,16 @@ class FrontierStarts(gymnasium.Wrapper):
       cells back), then one of its snapshots uniformly;
     - ``"death"``: a cell, toward those where deaths follow (deaths recorded in the cell and the 2 after it, plus 0.1),
       then one of its snapshots uniformly;
+    - ``"death_rate"``: as ``"death"``, the deaths divided by ``1 +`` the episodes that passed the cell (restarts
+      from it included): the odds of dying within 3 cells of it. ``"death"`` counts deaths, so the level's first pits,
+      where every level start is at risk, draw most restarts; this rule gives a late stretch that kills 1 of 2 the
+      weight of an early one that does, and new cells (few passes) a high one. Its weights are not divided by the
+      restarts (below): the passes already grow with them;
     - ``"before_death"``: one of the newest :data:`FRONTIER_ANCHORS` anchors, each the newest snapshot of its episode
       taken ``before_death_steps`` to twice that before the episode's death (Mario on the ground; none if he was not);
       ``"frontier"`` while there are none.
 
-    Each weight (a cell's, or an anchor's) is divided by ``sqrt(1 + restarts from it)``, so that what was practised a
+    Each other weight (a cell's, or an anchor's) is divided by ``sqrt(1 + restarts from it)``, so that what was practised a
     lot gives way. Deaths and restarts are counted over the env's life (no decay): a spot that stops killing Mario
     keeps its count but gathers restarts, which lower its weight. Cells are keyed by x alone: a level's other areas
     (bonus rooms, reached through pipes with ``down``) share keys with the main one.
@@ -95,7 +100,7 @@ class FrontierStarts(gymnasium.Wrapper):
     :param env: a grayscale (optionally button-painted) frame env around a :class:`MarioBackendEnv` that supports
         snapshots (nes-py >= 9, a single-stage id)
     :param q: probability that a reset restarts from the archive (0: never, and no coin is drawn)
-    :param rule: ``"frontier"``, ``"death"`` or ``"before_death"``
+    :param rule: ``"frontier"``, ``"death"``, ``"death_rate"`` or ``"before_death"``
     :param before_death_steps: agent steps between a ``"before_death"`` anchor and the death it precedes
     """
 
@@ -203,11 +208,14 @@ class FrontierStarts(gymnasium.Wrapper):
             return self.anchors[int(self._rng.choice(len(self.anchors), p=weights / weights.sum()))]
         cells = sorted(self.cells)
         index = np.array(cells, dtype=float)
-        if self.rule == "death":
+        if self.rule in ("death", "death_rate"):
             weights = 0.1 + np.array([sum(self.deaths[c + k] for k in range(FRONTIER_DEATH_WINDOW)) for c in cells])
         else:
             weights = 2.0 ** ((index - index.max()) / FRONTIER_HALF_LIFE)
-        weights /= np.sqrt(1.0 + np.array([self.starts[c] for c in cells], dtype=float))
+        if self.rule == "death_rate":
+            weights /= 1.0 + np.array([self.passes[c] for c in cells], dtype=float)
+        else:
+            weights /= np.sqrt(1.0 + np.array([self.starts[c] for c in cells], dtype=float))
         entries = self.cells[cells[int(self._rng.choice(len(cells), p=weights / weights.sum()))]]
         return entries[int(self._rng.integers(len(entries)))]
 
