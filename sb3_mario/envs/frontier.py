@@ -78,7 +78,7 @@ class FrontierStarts(gymnasium.Wrapper):
     - ``"death"``: a cell, toward those where deaths follow (deaths recorded in the cell and the 2 after it, plus 0.1),
       then one of its snapshots uniformly;
     - ``"death_rate"``: as ``"death"``, the deaths divided by ``1 +`` the episodes that passed the cell (restarts
-      from it included): the odds of dying within 3 cells of it. ``"death"`` counts deaths, so the level's first pits,
+      from it included): about the odds of dying within 3 cells of it. ``"death"`` counts deaths, so the level's first pits,
       where every level start is at risk, draw most restarts; this rule gives a late stretch that kills 1 of 2 the
       weight of an early one that does, and new cells (few passes) a high one. Its weights are not divided by the
       restarts (below): the passes already grow with them;
