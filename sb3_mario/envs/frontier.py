@@ -78,18 +78,18 @@ class FrontierStarts(gymnasium.Wrapper):
     - ``"death"``: a cell, toward those where deaths follow (deaths recorded in the cell and the 2 after it, plus 0.1),
       then one of its snapshots uniformly;
     - ``"death_rate"``: as ``"death"``, the deaths divided by ``1 +`` the episodes that passed the cell (restarts
-      from it included): about the odds of dying within 3 cells of it. ``"death"`` counts deaths, so the level's first pits,
-      where every level start is at risk, draw most restarts; this rule gives a late stretch that kills 1 of 2 the
-      weight of an early one that does, and new cells (few passes) a high one. Its weights are not divided by the
-      restarts (below): the passes already grow with them;
+      from it included): about the odds of dying within 3 cells of it. ``"death"`` counts deaths, so the level's
+      first pits, where every level start is at risk, draw most restarts; this rule gives a late stretch that kills 1
+      of 2 the weight of an early one that does, and new cells (few passes) a high one. Its weights are not divided
+      by the restarts (below): the passes already grow with them;
     - ``"before_death"``: one of the newest :data:`FRONTIER_ANCHORS` anchors, each the newest snapshot of its episode
       taken ``before_death_steps`` to twice that before the episode's death (Mario on the ground; none if he was not);
       ``"frontier"`` while there are none.
 
-    Each other weight (a cell's, or an anchor's) is divided by ``sqrt(1 + restarts from it)``, so that what was practised a
-    lot gives way. Deaths and restarts are counted over the env's life (no decay): a spot that stops killing Mario
-    keeps its count but gathers restarts, which lower its weight. Cells are keyed by x alone: a level's other areas
-    (bonus rooms, reached through pipes with ``down``) share keys with the main one.
+    Each other weight (a cell's, or an anchor's) is divided by ``sqrt(1 + restarts from it)``, so that what was
+    practised a lot gives way. Deaths and restarts are counted over the env's life (no decay): a spot that stops
+    killing Mario keeps its count but gathers restarts, which lower its weight. Cells are keyed by x alone: a level's
+    other areas (bonus rooms, reached through pipes with ``down``) share keys with the main one.
 
     The wrapper sits right below the frame stack, so a restart is a ``reset`` for every wrapper above it (the stack
     refills with the restart's frame, no-op starts run, time limit and stall counters start again); the frame loop's
