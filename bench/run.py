@@ -14,6 +14,8 @@ BENCHES = {
     "collect": "bench.bench_collect",
     "memory": "bench.bench_memory",
     "learner": "bench.bench_learner",
+    "profile": "bench.bench_profile",
+    "checkpoint": "bench.bench_checkpoint",
     "train": "bench.bench_train",
     "eval": "bench.bench_eval",
 }
@@ -21,7 +23,11 @@ BENCHES = {
 
 # what a benchmark needs that one install path lacks: the tutorial's loop runs on legacy gym (Python < 3.13 only),
 # snapshots on nes-py 9 (Python >= 3.13 only)
-NEEDS = {"train": (True, "the tutorial baseline's legacy gym"), "snapshots": (False, "nes-py 9's snapshots")}
+NEEDS = {
+    "train": (True, "the tutorial baseline's legacy gym"),
+    "snapshots": (False, "nes-py 9's snapshots"),
+    "profile": (False, "nes-py 9's snapshots (the recipe's frontier starts)"),
+}
 
 
 def unavailable(name: str) -> str | None:

@@ -70,6 +70,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
     """
 
     augment_shift: int = 0  # also for buffers pickled before the option (their instances lack the attribute)
+    samples_after_update = False  # draws do not depend on the TD errors of the update in flight (DDQN.train)
 
     def __init__(
         self,
@@ -117,6 +118,33 @@ class FrameStackReplayBuffer(ReplayBuffer):
         # the last next_obs of each env and its frame ids: the next obs usually continues from it
         self._last_next_obs = np.zeros((self.n_envs, *self.obs_shape), dtype=np.uint8)
         self._last_next_ids = np.full((self.n_envs, self.stack), -1, dtype=np.int64)
+
+    # arrays with a row per transition slot (``buffer_size`` rows): a pickle keeps only the rows written so far
+    transition_arrays: tuple[str, ...] = ("next_ids", "obs_back", "next_back", "actions", "rewards", "dones", "timeouts")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling writes (``save_replay_buffer``): the transitions and frames written so far, not the whole
+        capacity (a checkpoint at 6k of 100k transitions writes ~6 % of the full buffer's bytes); the arrays get
+        their capacity back when loaded (:meth:`__setstate__`)."""
+        state = self.__dict__.copy()
+        rows = self.buffer_size if self.full else self.pos
+        for key in self.transition_arrays:
+            state[key] = state[key][:rows]
+        written = int(min(int(np.max(self.frames_written, initial=0)), self.n_frames))
+        state["frames"] = self.frames[:, :written]
+        state["_trimmed"] = True
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickled buffer: a trimmed one (:meth:`__getstate__`) gets its arrays' capacity back, zero-filled
+        past what was written; a full-capacity one (saved before trimming) loads as it is."""
+        trimmed = state.pop("_trimmed", False)
+        self.__dict__.update(state)
+        if not trimmed:
+            return
+        for key in self.transition_arrays:
+            setattr(self, key, _padded(getattr(self, key), 0, self.buffer_size))
+        self.frames = _padded(self.frames, 1, self.n_frames)
 
     def nbytes(self) -> int:
         """Bytes of every array the buffer holds."""
@@ -241,6 +269,17 @@ class FrameStackReplayBuffer(ReplayBuffer):
     def update_priorities(self, keys: Any, td_errors: np.ndarray) -> None:
         """Prioritized buffers set the priorities of the samples ``keys`` (:attr:`ReplaySamples.priority_keys`) from
         their absolute TD errors; uniform sampling has none to set."""
+
+
+def _padded(array: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """``array`` zero-filled along ``axis`` to ``size``."""
+    if array.shape[axis] == size:
+        return array
+    shape = list(array.shape)
+    shape[axis] = size
+    out = np.zeros(shape, dtype=array.dtype)
+    out[(slice(None),) * axis + (slice(0, array.shape[axis]),)] = array
+    return out
 
 
 def check_frame_stack_space(observation_space: spaces.Space) -> None:

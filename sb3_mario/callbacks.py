@@ -4,6 +4,7 @@ stop rule, a wall-clock budget with a progress line, training metrics, stop on s
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 import time
 from collections import deque
@@ -17,10 +18,11 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from tqdm import tqdm
 
 from sb3_mario._io import atomic_path, atomic_write_text, describe_write_error
+from sb3_mario.envs.factory import vec_archive_counts
 from sb3_mario.envs.frontier import is_restart
 from sb3_mario.errors import SaveError
 from sb3_mario.evaluation import EvaluationStopped, ProtocolResult, evaluate_protocol
-from sb3_mario.runs import LATEST_NAME, REPLAY_BUFFER_NAME
+from sb3_mario.runs import FRONTIER_COUNTS_NAME, LATEST_NAME, REPLAY_BUFFER_NAME
 
 
 def save_model(model: Any, path: str | Path) -> Path:
@@ -34,10 +36,16 @@ def save_model(model: Any, path: str | Path) -> Path:
 
 
 def save_replay_buffer(model: Any, path: str | Path) -> Path:
-    """``model.save_replay_buffer`` atomically."""
+    """``model.save_replay_buffer`` atomically; with frontier starts, the archives' counts beside it
+    (:data:`~sb3_mario.runs.FRONTIER_COUNTS_NAME`, what a resume restores with the buffer)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         model.save_replay_buffer(tmp)
+    env = model.get_env() if hasattr(model, "get_env") else None
+    counts = vec_archive_counts(env) if env is not None else None
+    if counts is not None:
+        with atomic_path(path.with_name(FRONTIER_COUNTS_NAME)) as tmp:
+            tmp.write_bytes(pickle.dumps(counts))
     return path
 
 

@@ -9,7 +9,7 @@ replays one path of a deterministic emulator:
 - episodes are capped at 4000 emulator frames (:data:`PROTOCOL_MAX_FRAMES`), and episode ``i`` of an evaluation with
   seed ``s`` is reset with seed ``s + i``, so no-ops and sticky draws are reproducible; a training run's
   ``stall_steps`` is turned off (an episode ends at the flag, a death or the cap), and so are ``frontier_starts``
-  (every episode starts at the level's start);
+  (every episode starts at the level's start) and ``flag_reward`` (returns are the game's);
 - the score is the flag rate, then the mean furthest x.
 """
 
@@ -20,7 +20,6 @@ import io
 import itertools
 import math
 import multiprocessing
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from sb3_mario.ddqn.engine import usable_cores
 from sb3_mario.envs import make_mario_env, resolve_actions
 from sb3_mario.envs.actions import DEFAULT_ACTIONS
 from sb3_mario.envs.factory import play_env_kwargs
@@ -136,8 +136,7 @@ def default_workers() -> int:
     """Evaluation processes by default (``train``, ``enjoy --protocol``): a run waits while it evaluates (its env
     workers and learner sit idle), so an evaluation may use every CPU this process has, up to 4 (each worker holds an
     emulator and a copy of the network)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # not on macOS
-    return max(1, min(4, cpus))
+    return max(1, min(4, usable_cores()))
 
 
 def evaluate_protocol(

@@ -7,9 +7,11 @@ here once.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import torch as th
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -17,12 +19,27 @@ from sb3_mario.callbacks import ProtocolEvalCallback
 from sb3_mario.config import build_kwargs, check_augmentation, model_class
 from sb3_mario.envs import make_mario_vec_env
 from sb3_mario.envs.factory import mario_env_of
+from sb3_mario.errors import ConfigError
 from sb3_mario.portable import legacy_kwargs
 from sb3_mario.runs import read_model_data
 
 # evaluation seeds of run seed s start at EVAL_SEED_BASE + 1e6 * s; held-out checks use seeds >= HELD_OUT_SEED
 EVAL_SEED_BASE = 10_000_000
 HELD_OUT_SEED = 1_000_000_000
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`ConfigError` (one line) for a ``--device`` that is not ``auto``, ``cpu`` or ``cuda[:N]``, or a
+    CUDA device this machine lacks (SB3 would train on the CPU instead, saying nothing)."""
+    if device in ("auto", "cpu"):
+        return
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise ConfigError(f"--device: expected auto, cpu or cuda[:N], got {device!r}")
+    found = th.cuda.device_count() if th.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= found:
+        build = f"built with CUDA {th.version.cuda}" if th.version.cuda else "a CPU-only build"
+        raise ConfigError(f"--device {device}: this machine has {found} CUDA device(s) (torch {th.__version__}, {build})")
 
 
 def make_env(
@@ -111,4 +128,4 @@ def make_evaluation(
     )
 
 
-__all__ = ["HELD_OUT_SEED", "evaluation_seed", "make_env", "make_evaluation", "make_model", "resume_model"]
+__all__ = ["HELD_OUT_SEED", "check_device", "evaluation_seed", "make_env", "make_evaluation", "make_model", "resume_model"]

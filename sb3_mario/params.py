@@ -239,6 +239,7 @@ ENV_PARAMS: dict[str, Param] = {
     "max_episode_steps": Param(optional(int_at_least(1)), "env"),
     "noop_max": Param(int_at_least(0), "env"),
     "reward_scale": Param(number_in(0.0, 1e6, low_open=True), "env"),
+    "flag_reward": Param(number_in(0.0, 1e6), "env"),  # training only: evaluation returns leave it out
     "repeat_jump": Param(boolean, "env"),
     "sticky_actions": Param(probability, "env"),
     "stall_steps": Param(optional(int_at_least(1)), "env"),

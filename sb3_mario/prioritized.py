@@ -76,6 +76,9 @@ class PrioritizedFrameStackReplayBuffer(FrameStackReplayBuffer):
     :param eps: added to |TD error| so no transition is never drawn again
     """
 
+    samples_after_update = True  # draws follow the priorities the update in flight writes back (DDQN.train)
+    transition_arrays = (*FrameStackReplayBuffer.transition_arrays, "generations")
+
     def __init__(
         self,
         buffer_size: int,

@@ -18,10 +18,12 @@ from sb3_mario.portable import numpy2_pickles, portable_custom_objects
 CHECKPOINT_DIR = "checkpoints"
 LATEST_NAME = "latest.yml"  # in CHECKPOINT_DIR: the newest complete checkpoint and its step count
 REPLAY_BUFFER_NAME = "replay_buffer.pkl"  # in CHECKPOINT_DIR: the newest replay buffer (only one is kept)
+FRONTIER_COUNTS_NAME = "frontier_counts.pkl"  # in CHECKPOINT_DIR, beside the buffer: the frontier archives' counts
 BEST_MODEL_NAME = "best_model.zip"
 EVALUATIONS_NAME = "evaluations.npz"
 CONFIG_NAME = "config.yml"
 MONITOR_GLOB = "*monitor.csv"
+CHECKPOINT_STEPS = re.compile(r"_(\d+)_steps\.zip$")  # SB3's CheckpointCallback names: <prefix>_<steps>_steps.zip
 
 
 class RunFolder:
@@ -44,6 +46,10 @@ class RunFolder:
     @property
     def replay_buffer(self) -> Path:
         return self.checkpoints / REPLAY_BUFFER_NAME
+
+    @property
+    def frontier_counts(self) -> Path:
+        return self.checkpoints / FRONTIER_COUNTS_NAME
 
     @property
     def best_model(self) -> Path:
@@ -99,12 +105,16 @@ class RunFolder:
         """Monitor CSVs of every session (``<rank>.monitor.csv``, earlier sessions ``<rank>.part<k>.monitor.csv``)."""
         return sorted(self.path.glob(MONITOR_GLOB))
 
-    def sweep_temp_files(self) -> str | None:
+    def sweep_temp_files(self, owned: bool = True) -> str | None:
         """Remove half-written temporary files of a killed save from the run folder and its checkpoints; one line
-        saying what was removed, or ``None`` if nothing was."""
+        saying what was removed, or ``None`` if nothing was.
+
+        :param owned: this process trains in the folder (every temporary file is a leftover); ``False`` (a run that
+            resumes from this folder's model in a folder of its own): only those whose writer process is gone
+        """
         removed, size = 0, 0
         for folder in (self.path, self.checkpoints):
-            n, n_bytes = sweep_temp_files(folder)
+            n, n_bytes = sweep_temp_files(folder, owned)
             removed, size = removed + n, size + n_bytes
         if not removed:
             return None
@@ -157,7 +167,8 @@ def check_model_zip(path: str | Path) -> Path:
 
 
 def newest_model_in(folder: str | Path) -> Path:
-    """The model a run folder should resume from: the newest checkpoint, or the final model if it is newer."""
+    """The model a run folder should resume from: the newest checkpoint (the one ``latest.yml`` names, or a newer
+    zip whose save was killed before ``latest.yml`` named it), or the final model if it is newer."""
     folder = Path(folder)
     # (steps, is final, path): on a tie the final model wins, since a checkpoint is written from inside its step's
     # callback, before SB3 stores that step's transition and advances exploration
@@ -166,6 +177,11 @@ def newest_model_in(folder: str | Path) -> Path:
     if run.latest.is_file():
         info = yaml.safe_load(run.latest.read_text()) or {}
         candidates.append((int(info.get("num_timesteps", 0)), False, run.checkpoints / str(info.get("model"))))
+    # a checkpoint zip that latest.yml does not name yet: the process was killed while saving its replay buffer (the
+    # run resumes from it with the buffer of the checkpoint before, if any: one checkpoint's transitions short)
+    for path in run.checkpoints.glob("*_steps.zip"):
+        if (match := CHECKPOINT_STEPS.search(path.name)) is not None:
+            candidates.append((int(match.group(1)), False, path))
     for final in folder.glob("*.zip"):
         if final.name != BEST_MODEL_NAME:
             candidates.append((read_num_timesteps(final), True, final))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import pickle
 import shlex
 import signal
 import sys
@@ -36,12 +37,20 @@ from sb3_mario.callbacks import (
 )
 from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
-from sb3_mario.envs.factory import env_defaults
+from sb3_mario.envs.factory import env_defaults, set_vec_archive_counts
 from sb3_mario.errors import ConfigError, SaveError, Sb3MarioError, print_error
 from sb3_mario.evaluation import close_workers, default_workers
-from sb3_mario.experiment import make_env, make_evaluation, make_model, resume_model
+from sb3_mario.experiment import check_device, make_env, make_evaluation, make_model, resume_model
 from sb3_mario.params import ENV_PARAMS, params_of
-from sb3_mario.runs import REPLAY_BUFFER_NAME, RunFolder, read_model_data, resolve_model_path, run_folder_name
+from sb3_mario.runs import (
+    CHECKPOINT_DIR,
+    FRONTIER_COUNTS_NAME,
+    REPLAY_BUFFER_NAME,
+    RunFolder,
+    read_model_data,
+    resolve_model_path,
+    run_folder_name,
+)
 
 
 def _int_at_least(low: int, expected: str, rule: str) -> Callable[[str], int]:
@@ -188,8 +197,7 @@ class Run:
             configs = [RunFolder(folder).config for folder in (self.resume_from.parent, self.resume_from.parent.parent)]
             conf_file = next((str(config) for config in configs if config.is_file()), None)
         self.hyperparams = load_hyperparams(args.algo, args.env, conf_file, overrides)
-        if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
-            raise ConfigError(f"--device: expected auto, cpu or cuda[:N], got {args.device!r}")
+        check_device(args.device)
         if args.trained_agent and Path(args.trained_agent).is_dir():
             self.folder = Path(args.trained_agent)  # continue in the same run folder
         else:
@@ -206,6 +214,13 @@ class Run:
         swept = self.run.sweep_temp_files()  # this process owns the run folder from here on
         if swept:
             print(swept)
+        if self.resume_from is not None and not self.resume_from.is_relative_to(self.folder):
+            # a new folder that goes on from another run's model: what that run's killed saves left goes too
+            origin = self.resume_from.parent
+            source = RunFolder(origin.parent if origin.name == CHECKPOINT_DIR else origin)
+            swept = source.sweep_temp_files(owned=False)
+            if swept:
+                print(swept)
         # the hyperparameter file's own shape: `-conf config.yml` (with this run's --algo/--env/--seed) reruns it
         config = {self.args.env: self.hyperparams}
         atomic_write_text(self.run.config, yaml.safe_dump(config, sort_keys=False))
@@ -237,11 +252,27 @@ class Run:
             buffer = self.resume_from.parent / REPLAY_BUFFER_NAME
             if not buffer.is_file():
                 buffer = RunFolder(self.resume_from.parent).replay_buffer
-            if buffer.is_file() and model.replay_buffer is not None:
+            if model.replay_buffer is None:
+                return model
+            if buffer.is_file():
                 model.load_replay_buffer(buffer)
                 print(f"loaded replay buffer {buffer} ({model.replay_buffer.size()} transitions)")
+                self.restore_frontier_counts(env, buffer.with_name(FRONTIER_COUNTS_NAME))
+            else:
+                print(f"no replay buffer beside {self.resume_from}: resuming with an empty one")
             return model
         return make_model(self.args.algo, self.hyperparams, env, self.args.seed, self.args.device, self.args.verbose, tb)
+
+    def restore_frontier_counts(self, env: VecEnv, path: Path) -> None:
+        """Give the envs the frontier archives' counts saved beside the replay buffer, if both have them."""
+        if not path.is_file() or not (self.env_kwargs.get("frontier_starts") or 0.0):
+            return
+        try:
+            counts = pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+            print(f"warning: {path} unreadable ({type(exc).__name__}): the frontier archives start empty", file=sys.stderr)
+            return
+        print(set_vec_archive_counts(env, counts))
 
     def callbacks(self, model: OffPolicyAlgorithm) -> list[BaseCallback]:
         self.checkpoint = AtomicCheckpointCallback(

@@ -40,7 +40,7 @@ from sb3_mario.config import ALGOS, load_hyperparams, parse_overrides
 from sb3_mario.envs.backend import check_env_id
 from sb3_mario.errors import ConfigError, Sb3MarioError, print_error
 from sb3_mario.evaluation import ProtocolResult
-from sb3_mario.experiment import make_env, make_evaluation, make_model
+from sb3_mario.experiment import check_device, make_env, make_evaluation, make_model
 from sb3_mario.search_space import params_to_hyperparams, sample_params
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampler seed; trial k trains with seed + k (default: 0)")
     p.add_argument("-conf", "--conf-file", help="base hyperparameter YAML (default: the packaged ddqn.yml)")
     p.add_argument("-params", "--hyperparams", nargs="+", default=[], metavar="KEY:VALUE", help="fixed overrides")
-    p.add_argument("--device", default="auto", help="torch device (default: auto)")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda[:N] (default: auto)")
     p.add_argument("--heartbeat-interval", type=int, default=60, help="RDB heartbeat seconds (default: 60)")
     p.add_argument("--grace-period", type=int, default=120, help="RDB: seconds without heartbeat = dead (default: 120)")
     p.add_argument("--fail-stale-after", type=float, help="journal: fail and re-queue trials running longer than this")
@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             return print_error(f"--{name.replace('_', '-')} must be >= 1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        check_device(args.device)
         tuner = Tuner(args)
         if args.export_trial is not None:
             if not 0 <= args.export_trial < len(tuner.study.trials):

@@ -117,6 +117,50 @@ def test_roundtrip_is_exact(n_envs, buffer_size, lengths, truncations, n_adds, s
     assert batch.observations.shape == (16, STACK, SIDE, SIDE)
 
 
+def test_a_saved_buffer_holds_what_was_written_not_its_capacity(tmp_path):
+    """A checkpoint early in a run (6k of 100k transitions, the recipe's 4x42x42 frames) writes a small file, through
+    SB3's own save_to_pkl / load_from_pkl, and loads back exact, with its capacity, ready to go on."""
+    from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+
+    space = spaces.Box(0, 255, (STACK, 42, 42), np.uint8)
+    buffer = FrameStackReplayBuffer(100_000, space, spaces.Discrete(2), device="cpu")
+    rng = np.random.default_rng(0)
+    obs = rng.integers(0, 256, size=space.shape, dtype=np.uint8)
+    for t in range(6000):
+        done = t % 300 == 299
+        nxt = np.concatenate([obs[1:], rng.integers(0, 256, size=(1, 42, 42), dtype=np.uint8)])
+        buffer.add(obs, nxt, np.array([[t % 2]]), np.array([t / 10]), np.array([done]), [{}])
+        obs = np.repeat(nxt[-1:], STACK, axis=0) if done else nxt
+    save_to_pkl(tmp_path / "buffer.pkl", buffer)
+    written = (tmp_path / "buffer.pkl").stat().st_size
+    assert written < buffer.nbytes() / 3  # the whole capacity's arrays: ~173 MiB
+    assert written < 6000 * 1900 + 1_000_000  # one 42x42 frame per transition (plus its 3 reset frames per episode)
+    loaded = load_from_pkl(tmp_path / "buffer.pkl")
+    assert loaded.nbytes() == buffer.nbytes() and loaded.pos == 6000 and not loaded.full
+    for key in (*FrameStackReplayBuffer.transition_arrays, "frames", "frames_written", "_last_next_obs"):
+        np.testing.assert_array_equal(getattr(loaded, key), getattr(buffer, key), err_msg=key)
+    loaded.add(obs, obs, np.array([[1]]), np.array([0.5]), np.array([False]), [{}])
+    assert loaded.size() == 6001
+
+
+def test_a_buffer_saved_at_full_capacity_by_an_earlier_version_loads():
+    """tests/data/frame_buffer_full_capacity.pkl was written by the buffer before saves were trimmed (every array at
+    its capacity): 13 transitions of FakeStackedEnvs(2, [5, 9, 3], [False, True], seed 7) in a 40-slot buffer."""
+    from pathlib import Path
+
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    loaded = load_from_pkl(Path(__file__).parent / "data" / "frame_buffer_full_capacity.pkl")
+    replay, record = make_buffer(40, n_envs=2), {}
+    envs = FakeStackedEnvs(2, [5, 9, 3], [False, True], np.random.default_rng(7))
+    for _ in range(13):
+        envs.step(replay, record)
+    assert loaded.pos == 13 and loaded.frames.shape == replay.frames.shape
+    check_all(loaded, record, 13)
+    # and it saves trimmed from now on
+    assert len(pickle.dumps(loaded)) < len(pickle.dumps(loaded.__dict__))
+
+
 def test_wraparound_with_long_episodes_keeps_every_transition():
     rng = np.random.default_rng(0)
     buffer = make_buffer(50, n_envs=2)

@@ -23,6 +23,7 @@ from sb3_mario.envs import (
     GrayResizeObservation,
     MarioBackendEnv,
     MarioFrameSkip,
+    play_env_kwargs,
     resolve_actions,
 )
 from sb3_mario.errors import EnvConfigError, EnvStateError
@@ -147,6 +148,31 @@ def test_flag_reachable_through_full_wrapper_stack():
     assert bool(info["flag_get"]) is True
     assert info["x_pos"] > 3100 and info["max_x_pos"] >= info["x_pos"]
     env.close()
+
+
+def test_flag_reward_arrives_once_on_the_flag_step_scaled_with_the_rest():
+    """The recorded flag run, replayed with and without ``flag_reward``: the rewards differ on the last step only
+    (the flag, terminated), by the bonus times ``reward_scale``."""
+    data = json.loads(FLAG_RUN.read_text())
+    rewards = {}
+    for bonus in (0.0, 50.0):
+        env = make_mario_env(
+            data["env_id"], actions=data["actions"], frame_skip=data["frame_skip"], reward_scale=0.1, flag_reward=bonus
+        )
+        env.reset(seed=0)
+        rewards[bonus], flags = [], []
+        for a in data["steps"]:
+            _, reward, terminated, truncated, info = env.step(a)
+            rewards[bonus].append(reward)
+            flags.append(bool(info["flag_get"]))
+            if terminated or truncated:
+                break
+        assert terminated and not truncated and flags == [False] * (len(flags) - 1) + [True]
+        assert env.get_wrapper_attr("mario_env_kwargs")["flag_reward"] == bonus  # saved with a model's env spec
+        env.close()
+    difference = np.array(rewards[50.0]) - np.array(rewards[0.0])
+    np.testing.assert_allclose(difference, [0.0] * (len(difference) - 1) + [5.0], atol=1e-9)
+    assert play_env_kwargs({"flag_reward": 50.0, "reward_scale": 0.1})["flag_reward"] == 0.0  # evaluation: game's
 
 
 def test_time_limit_truncates():

@@ -1,6 +1,9 @@
 """The evaluation protocol on the real emulator: its env, seeded reproducible episodes, the score."""
 
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,6 +45,7 @@ def test_protocol_env_forces_sticky_actions_noops_and_the_frame_cap():
         "max_episode_steps": 1334,  # ceil(4000 / 3)
         "stall_steps": None,  # a training aid, always off in the protocol
         "frontier_starts": 0.0,  # so are frontier starts: every protocol episode starts at the level's start
+        "flag_reward": 0.0,  # and the flag bonus: returns are the game's
     }
     assert protocol_env_kwargs({"env_id": ENV})["max_episode_steps"] == PROTOCOL_MAX_FRAMES // 4
 
@@ -164,13 +168,26 @@ def test_bench_run_names_an_unknown_benchmark_in_one_line(capsys):
         run.parse_args(["env", "nope"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "python -m bench.run: error: unknown benchmark nope: choose from env, snapshots, collect, memory, learner, train, eval"
+        "python -m bench.run: error: unknown benchmark nope: choose from env, snapshots, collect, memory, learner, profile, "
+        "checkpoint, train, eval"
     )
     # a benchmark that needs the other install path is refused by name in one line, and skipped in a full run
     other = "snapshots" if LEGACY_BACKEND else "train"
     with pytest.raises(SystemExit):
         run.parse_args([other])
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m bench.run: error: cannot run {other}: needs ")
+
+
+def test_the_gpu_benchmark_says_in_one_line_that_there_is_no_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here: bench.gpu would measure it")
+    result = subprocess.run([sys.executable, "-m", "bench.gpu"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == ""
+    assert re.fullmatch(
+        r"no CUDA GPU found \(torch [^,]+, (built with CUDA [\d.]+|a CPU-only build)\): nothing measured\n", result.stderr
+    )
 
 
 class DyingPolicy(CnnPolicy):

@@ -134,3 +134,69 @@ def test_a_killed_save_leaves_no_temporary_file_once_the_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert resumed.stdout.splitlines()[0] == (f"removed 1 half-written temporary file(s) of a killed save from {run} (3 MB)")
     assert not list(run.rglob(".*.tmp-*"))
+
+
+KILLED_IN_FIRST_BUFFER_SAVE = """
+import os, signal, sys
+import sb3_mario.callbacks as callbacks
+from sb3_mario._io import atomic_path
+
+def killed(model, path):  # the real atomic save of the first replay buffer, killed half-way (kill -9)
+    with atomic_path(path) as tmp:
+        open(tmp, "wb").write(b"0" * 3_000_000)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+callbacks.save_replay_buffer = killed
+from sb3_mario.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_in_the_first_buffer_save_resumes_from_its_model_and_leaves_no_temporary_file(tmp_path):
+    """The issue's case: kill -9 during the first replay-buffer save. The checkpoint zip is written, latest.yml is not:
+    ``-i RUN`` resumes from that zip with an empty buffer (one line), and a resume from the zip into a new folder
+    removes the killed save's temporary file from the old one."""
+    from test_train import CLI_ENV, TINY, run_cli
+
+    args = ["-f", tmp_path / "logs", "--vec-env", "dummy", "--verbose", "0", "--eval-freq", 0]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_FIRST_BUFFER_SAVE, "-n", "128", "--save-freq", "64", "--save-replay-buffer"]
+        + [str(a) for a in args + TINY],
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+        timeout=600,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"
+    zip_ = run / "checkpoints" / "model_64_steps.zip"
+    assert zip_.is_file() and not (run / "checkpoints" / "latest.yml").exists()
+    assert [p.stat().st_size for p in run.rglob(".replay_buffer.tmp-*")] == [3_000_000]
+
+    # a resume from the zip, in a folder of its own: the dead writer's temporary file goes, in one line
+    branch = run_cli("sb3_mario.train", "-i", zip_, "-n", 32, *args, timeout=600)
+    assert branch.returncode == 0, branch.stderr[-2000:]
+    lines = branch.stdout.splitlines()
+    assert lines[0] == f"removed 1 half-written temporary file(s) of a killed save from {run} (3 MB)"
+    assert lines[1] == f"no replay buffer beside {zip_}: resuming with an empty one"
+    assert not list(run.rglob(".*.tmp-*"))
+
+    # -i RUN: the newest model is the zip latest.yml never named
+    resumed = run_cli("sb3_mario.train", "-i", run, "-n", 32, *args, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.splitlines()[0] == f"no replay buffer beside {zip_}: resuming with an empty one"
+    assert DDQN.load(run / f"{ENV}.zip").num_timesteps == 64 + 32
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    """A run resuming from another run's model sweeps only what dead writers left: a save in progress (its writer's
+    process id in the name, alive) stays."""
+    from sb3_mario._io import atomic_path, sweep_temp_files
+
+    with atomic_path(tmp_path / "replay_buffer.pkl") as tmp:
+        tmp.write_bytes(b"0" * 1000)
+        stray = tmp_path / ".replay_buffer.tmp-999999999-abcdefgh.pkl"  # no such process
+        stray.write_bytes(b"0" * 10)
+        assert sweep_temp_files(tmp_path, owned=False) == (1, 10)
+        assert tmp.is_file() and not stray.exists()
+    assert (tmp_path / "replay_buffer.pkl").read_bytes() == b"0" * 1000

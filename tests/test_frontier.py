@@ -1,7 +1,9 @@
 """Emulator snapshots and frontier starts on the real emulator (nes-py 9, Python >= 3.13), through make_mario_env with
 repeat_jump, show_buttons and sticky actions on; and their one-line refusals where they cannot run."""
 
+import csv
 import math
+import pickle
 import shutil
 
 import numpy as np
@@ -274,6 +276,37 @@ def test_before_death_anchors_lie_two_seconds_before_deaths_of_their_own_episode
     env.close()
 
 
+@needs_snapshots
+def test_archive_counts_survive_a_pickle_and_weigh_the_next_env_as_they_did():
+    """What a checkpoint saves of the archive (counts and the restart generator, not the snapshots), restored into a
+    fresh env: the same counts, the same next coin, and the restored env archives snapshots again as it plays."""
+    import pickle
+
+    env = make_mario_env(**SETTINGS, max_episode_steps=40, frontier_starts=1.0, frontier_rule="death", seed=2)
+    frontier = frontier_of(env)
+    for _ in range(6):
+        env.reset()
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(1)
+            done = terminated or truncated
+    counts = pickle.loads(pickle.dumps(frontier.archive_counts()))
+    assert sum(counts["passes"].values()) > 0 and sum(counts["starts"].values()) >= 1
+    fresh = make_mario_env(**SETTINGS, max_episode_steps=40, frontier_starts=1.0, frontier_rule="death", seed=9)
+    restored = frontier_of(fresh)
+    restored.set_archive_counts(counts)
+    assert (restored.passes, restored.deaths, restored.starts) == (frontier.passes, frontier.deaths, frontier.starts)
+    assert restored._rng.random() == frontier._rng.random()
+    assert not restored.cells  # no snapshots: the first reset is a level start ...
+    fresh.reset()
+    for _ in range(25):  # [right]: Mario walks past x 128 on the ground
+        if any(fresh.step(0)[2:4]):
+            break
+    assert restored.cells  # ... and the episode archives snapshots again
+    env.close()
+    fresh.close()
+
+
 @pytest.fixture(scope="module")
 def frontier_run(tmp_path_factory):
     if LEGACY_BACKEND:
@@ -336,4 +369,34 @@ def test_a_zip_saved_with_frontier_starts_replays_exports_and_resumes(frontier_r
     assert after.mario_env["frontier_starts"] == 0.5 and after.mario_env["frontier_rule"] == "death"
     assert yaml.safe_load((run / "config.yml").read_text())[ENV]["env_kwargs"]["frontier_starts"] == 0.5
     new = read_monitor(run)["restart"][len(before["restart"]) :]
-    assert len(new) >= 3 and not new[0]  # the resumed run starts with an empty archive: its first episode is a start
+    # the archives' counts come back with the buffer; the snapshots do not (nes-py's state does not pickle), so the
+    # resumed run's first episode is a start, and restarts come back once episodes refill cells
+    assert "restored the frontier archive's counts of 1 env(s)" in resumed.stdout
+    assert len(new) >= 3 and not new[0]
+
+
+@needs_snapshots
+def test_two_envs_train_the_recipe_at_its_updates_per_env_step_each_with_its_own_archive(tmp_path):
+    """``-conf ddqn_frontier --n-envs 2``: one gradient step per env transition after learning_starts, as with one
+    env, and both worker processes restart episodes from archives they filled themselves."""
+    result = run_cli(
+        "sb3_mario.train", "-conf", "ddqn_frontier", "-f", tmp_path / "logs", "--verbose", "0", "-n", 300,
+        "--n-envs", 2, "--vec-env", "subproc", "--eval-freq", 0, "--save-freq", 0, "--save-replay-buffer",
+        "-params", "learning_starts:60", "buffer_size:2000", "batch_size:8", "max_hours:null",
+        "env_kwargs:{max_episode_steps: 50, frontier_starts: 0.9, noop_max: 0}", timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"
+    model = DDQN.load(run / f"{ENV}.zip", device="cpu")
+    assert (model.n_envs, model.train_freq.frequency, model._gradient_steps_per_env) == (2, 1, 1)
+    assert model.num_timesteps == 300 and model._n_updates == 300 - 60  # one per transition after learning_starts
+    for rank in (0, 1):  # each worker's Monitor CSV: its episodes' start x (after a "#{...}" line)
+        rows = list(csv.DictReader((run / f"{rank}.monitor.csv").read_text().splitlines()[1:]))
+        assert sum(is_restart(float(row["start_x"])) for row in rows) >= 1, rank
+    # the final save keeps both archives' counts beside the buffer, and -i gives each env its own back
+    counts = pickle.loads((run / "checkpoints" / "frontier_counts.pkl").read_bytes())
+    assert len(counts) == 2 and all(sum(c["passes"].values()) > 0 for c in counts)
+    resumed = run_cli("sb3_mario.train", "-i", run, "-n", 20, "--eval-freq", 0, "--verbose", 0, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    cells = sum(len(c["passes"]) for c in counts)
+    assert f"restored the frontier archive's counts of 2 env(s) ({cells} cells passed)" in resumed.stdout

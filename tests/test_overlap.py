@@ -156,12 +156,14 @@ def test_learner_trains_in_train_mode_and_the_acting_copy_acts_in_eval_mode():
 
     from sb3_mario import DDQN
 
-    seen = []
+    seen, devices = [], set()
 
     class Modes(BaseCallback):
         def _on_step(self):
             learner = self.model._learner
             seen.append((self.model.q_net.training, learner.acting_net.training))
+            # --device cuda puts the acting copy where the model is: it is a copy of the online network
+            devices.update(p.device for p in learner.acting_net.parameters())
             return True
 
     model = DDQN(
@@ -171,3 +173,12 @@ def test_learner_trains_in_train_mode_and_the_acting_copy_acts_in_eval_mode():
     model.learn(80, callback=Modes())
     # SB3's collect_rollouts would set the policy to eval mode while the learner trains it in the background
     assert seen and set(seen) == {(True, False)}
+    assert devices == {model.device}
+
+
+def test_the_learner_gets_the_cores_the_env_workers_leave(monkeypatch):
+    from sb3_mario.ddqn import engine
+
+    for cores, n_envs, most, threads in ((8, 2, 16, 6), (2, 1, 2, 1), (2, 4, 2, 1), (16, 4, 8, 8)):
+        monkeypatch.setattr(engine, "usable_cores", lambda cores=cores: cores)
+        assert engine.learner_threads(n_envs, most) == threads, (cores, n_envs, most)

@@ -433,6 +433,8 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["--algo", "dqn", "-params", "exploration_decay:0.9"], "exploration_decay: unknown hyperparameter for dqn"),
         (["-conf", "missing.yml"], "missing.yml: cannot read"),
         (["--device", "tpu"], "--device"),
+        (["--device", "cuda:99"], "--device cuda:99: this machine has"),  # SB3 would train on the CPU, saying nothing
+        (["-params", "env_kwargs:{flag_reward: -1}"], "env_kwargs.flag_reward: must be a number in"),
         (["-i", "nope.zip"], "nope.zip: no such file"),
     ],
 )

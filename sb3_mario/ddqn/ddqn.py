@@ -238,14 +238,22 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
         assert self.replay_buffer is not None
         if self.replay_buffer.size() == 0:
             raise RuntimeError("the replay buffer is empty: collect transitions before calling train()")
+        # sampled in the main thread: the buffer's draws (augmentation's included) stay one sequence; and while the
+        # update in flight (overlapped learning) still runs, so the learner idles only for the hand-over, unless the
+        # buffer's draws depend on what that update writes back (prioritized replay)
+        early = not getattr(self.replay_buffer, "samples_after_update", False)
+        batches = self._sample_batches(gradient_steps, batch_size) if early else []
         self._finish_update()
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        # sampled in the main thread: the buffer's draws (augmentation's included) stay one sequence
-        batches = [
+        batches = batches if early else self._sample_batches(gradient_steps, batch_size)
+        self.run_update(lambda: self._gradient_steps(batches))
+
+    def _sample_batches(self, gradient_steps: int, batch_size: int) -> list[ReplaySamples]:
+        assert self.replay_buffer is not None
+        return [
             with_weights(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)) for _ in range(gradient_steps)
         ]
-        self.run_update(lambda: self._gradient_steps(batches))
 
     def _td_target(self, replay_data: ReplaySamples, next_q_online: th.Tensor, next_q_target: th.Tensor) -> th.Tensor:
         """The TD targets of a batch (under ``no_grad``): the double-Q target with the buffer's n-step discounts."""

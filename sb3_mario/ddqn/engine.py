@@ -80,6 +80,23 @@ def bf16_features(q_net: QNetwork, device_type: str) -> Iterator[None]:
         del extractor.forward
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def learner_threads(n_envs: int, most: int) -> int:
+    """Torch threads of the overlapped learner: the cores that ``n_envs`` env workers leave (one each), at least one
+    and at most ``most`` (torch's thread count of the process).
+
+    :param n_envs: env worker processes stepping beside the learner
+    :param most: the most threads to give it
+    """
+    return max(1, min(most, usable_cores() - n_envs))
+
+
 class LearnerEngine(OffPolicyAlgorithm):
     """Runtime of a DQN-family algorithm (see the module docstring): list it before the algorithm's base class
     (``class DDQN(LearnerEngine, DQN)``), keep the engine's settings in ``learner_kwargs`` (saved with the model),
@@ -187,9 +204,8 @@ class LearnerEngine(OffPolicyAlgorithm):
         if self.overlap_learning and self._learner is None:
             # The learner thread gets the cores the env workers leave; acting (a forward pass on n_envs frames) takes
             # one thread meanwhile. Measured best on 2 cores (bench/README.md); restored when learn() returns.
-            learner_threads = max(1, min(acting_threads, (os.cpu_count() or 1) - self.n_envs))
             self.policy.set_training_mode(True)
-            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads)
+            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads(self.n_envs, acting_threads))
             th.set_num_threads(1)
         try:
             return super().learn(
@@ -207,4 +223,4 @@ class LearnerEngine(OffPolicyAlgorithm):
                 self._record_updates(learner.close())
 
 
-__all__ = ["LearnerEngine", "UpdateStats", "bf16_features", "bf16_is_native"]
+__all__ = ["LearnerEngine", "UpdateStats", "bf16_features", "bf16_is_native", "learner_threads", "usable_cores"]

@@ -9,6 +9,7 @@ from sb3_mario.envs.snapshots import EnvSnapshot, restore_snapshot, take_snapsho
 from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
     ButtonsObservation,
+    FlagReward,
     GrayResizeObservation,
     MarioEpisodeStats,
     MarioFrameSkip,
@@ -24,6 +25,7 @@ __all__ = [
     "BackendSnapshot",
     "ButtonsObservation",
     "EnvSnapshot",
+    "FlagReward",
     "FrontierStarts",
     "GrayResizeObservation",
     "MarioBackendEnv",

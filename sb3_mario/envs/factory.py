@@ -21,6 +21,7 @@ from sb3_mario.envs.wrappers import (
     MARIO_INFO_KEYS,
     STALL_PENALTY,
     ButtonsObservation,
+    FlagReward,
     GrayResizeObservation,
     MarioEpisodeStats,
     MarioFrameSkip,
@@ -43,6 +44,7 @@ def make_mario_env(
     max_episode_steps: int | None = None,
     noop_max: int = 0,
     reward_scale: float = 1.0,
+    flag_reward: float = 0.0,
     repeat_jump: bool = False,
     sticky_actions: float = 0.0,
     stall_steps: int | None = None,
@@ -65,6 +67,9 @@ def make_mario_env(
     :param max_pool: pixel-wise max of the last two skipped frames
     :param max_episode_steps: truncate episodes after this many agent steps (``truncated=True``); ``None`` for no limit
     :param reward_scale: multiply every (frame-summed) reward by this (Monitor records the scaled returns)
+    :param flag_reward: training aid: reward added, in game units (before ``reward_scale``), on the step that reaches
+        the flag, which gym-super-mario-bros does not pay for (:class:`FlagReward`); 0 (default) is off. Evaluation
+        returns leave it out (:func:`play_env_kwargs`); the protocol's score is the flag rate either way
     :param noop_max: start each episode with 0 to ``noop_max`` (seeded) no-op steps that press no button (0: none)
     :param repeat_jump: a held A jumps again on landing (see :class:`~sb3_mario.envs.MarioBackendEnv`); off in the
         tutorial, where an agent holding A at a wall stays there
@@ -94,6 +99,7 @@ def make_mario_env(
         "max_episode_steps": max_episode_steps,
         "noop_max": noop_max,
         "reward_scale": reward_scale,
+        "flag_reward": flag_reward,
         "repeat_jump": repeat_jump,
         "sticky_actions": sticky_actions,
         "stall_steps": stall_steps,
@@ -108,6 +114,8 @@ def make_mario_env(
     # the settings that rebuild this env, read back by mario_env_of (models save them)
     backend.mario_env_kwargs = {"env_id": backend.env_id, **settings}  # type: ignore[attr-defined]
     env: gymnasium.Env = MarioFrameSkip(backend, skip=frame_skip, max_pool=max_pool)
+    if flag_reward:
+        env = FlagReward(env, flag_reward)
     if reward_scale != 1.0:
         env = TransformReward(env, partial(operator.mul, float(reward_scale)))
     env = GrayResizeObservation(env, screen_size=screen_size)
@@ -131,7 +139,7 @@ def make_mario_env(
 
 
 # Settings that only training uses, and what every evaluation, enjoy and load_pretrained play with instead.
-PLAY_ENV_KWARGS: dict[str, Any] = {"frontier_starts": 0.0}
+PLAY_ENV_KWARGS: dict[str, Any] = {"frontier_starts": 0.0, "flag_reward": 0.0}
 
 
 def play_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +169,30 @@ def mario_env_of(env: Any) -> dict[str, Any] | None:
     except (AttributeError, EOFError, BrokenPipeError):
         return None
     return dict(settings) if isinstance(settings, dict) else None
+
+
+def vec_archive_counts(venv: VecEnv) -> list[dict[str, Any]] | None:
+    """Each env's :meth:`~sb3_mario.envs.frontier.FrontierStarts.archive_counts` (from its worker process); ``None``
+    without frontier starts."""
+    settings = mario_env_of(venv) or {}
+    if not settings.get("frontier_starts", 0.0):
+        return None
+    return list(venv.env_method("archive_counts"))
+
+
+def set_vec_archive_counts(venv: VecEnv, counts: list[dict[str, Any]]) -> str:
+    """Give env ``i`` the saved counts of env ``i`` (of ``i mod`` their number when ``--n-envs`` changed); returns a
+    line saying what was restored.
+
+    :param counts: from :func:`vec_archive_counts`
+    """
+    for i in range(venv.num_envs):
+        venv.env_method("set_archive_counts", counts[i % len(counts)], indices=[i])
+    cells = sum(len(c["passes"]) for c in counts)
+    return (
+        f"restored the frontier archive's counts of {len(counts)} env(s) ({cells} cells passed); "
+        "their snapshots refill as episodes pass them"
+    )
 
 
 def _make_worker_env(**kwargs: Any) -> gymnasium.Env:

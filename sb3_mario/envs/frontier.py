@@ -66,8 +66,8 @@ class FrontierStarts(gymnasium.Wrapper):
     :data:`FRONTIER_CELL` px offers a snapshot to that cell: a reservoir of :data:`FRONTIER_PER_CELL` over the episodes
     that passed (the emulator's state, the frame loop's, and this step's observation and info). Memory: a snapshot is
     ~256 KB (mostly the screen), so 1-1 (~51 cells) holds at most ~50 MB per env, plus ~16 MB of ``before_death``
-    anchors. The archive lives in the env's own process (SubprocVecEnv workers keep theirs) and is not saved: a
-    resumed run starts with an empty one.
+    anchors. The archive lives in the env's own process (SubprocVecEnv workers keep theirs); a checkpoint saves its
+    counts, not its snapshots (:meth:`archive_counts`), so a resumed run weighs cells as before and refills them.
 
     **Restarts.** At each ``reset``, the level starts as usual; then, when ``q > 0`` and the archive holds anything, a
     coin with probability ``q`` (drawn from this wrapper's generator, seeded by ``reset(seed=...)``) decides whether the
@@ -127,6 +127,28 @@ class FrontierStarts(gymnasium.Wrapper):
     def restarts(self) -> int:
         """Episodes started from the archive so far."""
         return sum(self.starts.values())
+
+    def archive_counts(self) -> dict[str, Any]:
+        """What a checkpoint saves of the archive (``train --save-replay-buffer``): the counts that weigh the rules
+        (passes, deaths and restarts per cell) and the restart generator's state. The snapshots are not in it:
+        nes-py 9's emulator state does not pickle; a resumed run's episodes archive them again, each cell as soon as
+        an episode passes it (docs/envs.md#frontier-starts)."""
+        return {
+            "passes": dict(self.passes),
+            "deaths": dict(self.deaths),
+            "starts": dict(self.starts),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def set_archive_counts(self, counts: dict[str, Any]) -> None:
+        """Restore :meth:`archive_counts` (a resume); the snapshots fill in again as episodes pass their cells.
+
+        :param counts: from :meth:`archive_counts`
+        """
+        self.passes = Counter({int(k): int(v) for k, v in counts["passes"].items()})
+        self.deaths = Counter({int(k): int(v) for k, v in counts["deaths"].items()})
+        self.starts = Counter({int(k): int(v) for k, v in counts["starts"].items()})
+        self._rng.bit_generator.state = counts["rng"]
 
     def episode_state(self) -> tuple[int, set[int], bool]:
         """What :func:`~sb3_mario.envs.snapshots.take_snapshot` saves of this wrapper: the episode's step count, the

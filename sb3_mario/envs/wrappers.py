@@ -187,6 +187,33 @@ class NoopStart(gymnasium.Wrapper):
         return obs, info
 
 
+class FlagReward(gymnasium.Wrapper):
+    """Add ``bonus`` to the reward of the step on which Mario reaches the flag (``info["flag_get"]``).
+
+    gym-super-mario-bros pays for x progress, the clock and death, nothing for the flag: at the flagpole "jump" and
+    "wait" differ by ~0.07 against Q-values of ~50, and greedy policies stand at its base. The bonus makes finishing
+    worth something. It sits right on the frame-skip wrapper, so it is in the game's units and ``reward_scale``
+    multiplies it as every other reward; the flag ends the episode as terminated, so a TD target does not bootstrap
+    past it and an n-step return collects it discounted from each of the n steps before. It is paid once: the step
+    that reaches the flag is the episode's last. gymnasium and SB3 have no such wrapper (``TransformReward`` sees the
+    reward only).
+
+    :param env: a frame-skipped Mario env whose infos carry ``flag_get``
+    :param bonus: reward added on the flag step, in game units (>= 0)
+    """
+
+    def __init__(self, env: gymnasium.Env, bonus: float) -> None:
+        super().__init__(env)
+        check_env_kwargs(flag_reward=bonus)
+        self.bonus = float(bonus)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if info.get("flag_get", False):
+            reward = float(reward) + self.bonus
+        return obs, reward, terminated, truncated, info
+
+
 class StallTermination(gymnasium.Wrapper):
     """End an episode as lost when Mario's furthest x has not grown for ``stall_steps`` agent steps in a row.
 
