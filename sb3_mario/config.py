@@ -26,7 +26,14 @@ from sb3_mario.buffers import FrameStackReplayBuffer
 from sb3_mario.ddqn import DDQN, MarioCNN
 from sb3_mario.ddqn.experimental import AdvantageLearningDDQN
 from sb3_mario.errors import ConfigError
-from sb3_mario.params import NESTED_KEYS, RUN_PARAMS, linear_schedule_ends, params_of
+from sb3_mario.params import (
+    NESTED_KEYS,
+    RUN_PARAMS,
+    STEP_SCHEDULE_PREFIX,
+    linear_schedule_ends,
+    params_of,
+    step_schedule_parts,
+)
 from sb3_mario.prioritized import PrioritizedFrameStackReplayBuffer
 
 ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"ddqn": DDQN, "dqn": DQN}
@@ -100,6 +107,28 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+class StepSchedule:
+    """A learning rate that steps down once, at a fraction of the run's steps: the YAML's ``step_<initial>_<final>_<at>``
+    (:func:`sb3_mario.params.step_schedule_parts`). SB3 has linear and constant schedules only (``LinearSchedule``,
+    ``ConstantSchedule``); this one has their shape, a callable of SB3's ``progress_remaining``.
+
+    :param start: the rate until the step
+    :param end: the rate from the step on
+    :param at: the fraction of the run's steps (``1 - progress_remaining``) where it steps down, in (0, 1)
+    """
+
+    def __init__(self, start: float, end: float, at: float) -> None:
+        self.start = start
+        self.end = end
+        self.at = at
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.start if 1.0 - progress_remaining < self.at else self.end
+
+    def __repr__(self) -> str:
+        return f"StepSchedule(start={self.start}, end={self.end}, at={self.at})"
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``["gamma:0.99", "policy_kwargs:{net_arch: [64]}"]`` -> typed values (each value read as YAML, never eval)."""
     out: dict[str, Any] = {}
@@ -153,10 +182,14 @@ def build_kwargs(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     if isinstance(kwargs.get("learning_rate"), str):
-        # SB3's schedule class (not a closure as rl-zoo's): it pickles by name, so zips load on either Python; it
-        # follows SB3's progress_remaining, over the model's steps 0 .. its total (a resume's steps so far + its -n)
-        start, end = linear_schedule_ends("learning_rate", kwargs["learning_rate"])
-        kwargs["learning_rate"] = LinearSchedule(start, end, end_fraction=1.0)
+        # schedule classes (not closures as rl-zoo's): they pickle by name, so zips load on either Python; they
+        # follow SB3's progress_remaining, over the model's steps 0 .. its total (a resume's steps so far + its -n)
+        rate = kwargs["learning_rate"]
+        if rate.startswith(STEP_SCHEDULE_PREFIX):
+            kwargs["learning_rate"] = StepSchedule(*step_schedule_parts("learning_rate", rate))
+        else:
+            start, end = linear_schedule_ends("learning_rate", rate)
+            kwargs["learning_rate"] = LinearSchedule(start, end, end_fraction=1.0)
     if kwargs.get("replay_buffer_class") is not None:
         kwargs["replay_buffer_class"] = DDQN_REPLAY_BUFFERS[kwargs["replay_buffer_class"]]  # checked per algorithm
     policy_kwargs = kwargs.get("policy_kwargs")

@@ -248,7 +248,9 @@ def _play_in_parallel(
     # are split into contiguous shares instead: this process plays the first, each worker process one of the others
     policy = model.policy
     buffer = io.BytesIO()
-    saved = {"class": type(policy), "data": policy._get_constructor_parameters(), "state_dict": policy.state_dict()}
+    # the weights a save writes (SB3's get_parameters: a DDQN with ema_decay plays with its weight average)
+    state_dict = model.get_parameters()["policy"] if hasattr(model, "get_parameters") else policy.state_dict()
+    saved = {"class": type(policy), "data": policy._get_constructor_parameters(), "state_dict": state_dict}
     th.save(saved, buffer)
     bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)
     shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]

@@ -90,7 +90,7 @@ def slim_for_inference(in_path: str | Path, out_path: str | Path) -> None:
     half = {key: value.half() if value.is_floating_point() else value for key, value in online.items()}
     params["policy"] = {f"{net}.{key}": value for net in ("q_net", "q_net_target") for key, value in half.items()}
     params["policy.optimizer"] = {**params["policy.optimizer"], "state": {}}
-    for key in ("_last_obs", "_last_original_obs", "_last_episode_starts"):
+    for key in ("_last_obs", "_last_original_obs", "_last_episode_starts", "online_q_net"):  # acting needs none
         data.pop(key, None)
     with atomic_path(out_path) as tmp:
         save_to_zip_file(tmp, data=data, params=params, pytorch_variables=pytorch_variables)

@@ -170,11 +170,16 @@ def probability(key: str, v: Any) -> float:
     return number_in(0.0, 1.0)(key, v)
 
 
+EMA_DECAY_MAX = 0.999999  # ema_decay: 1 would never move the average
 LINEAR_SCHEDULE_PREFIX = "lin_"
+STEP_SCHEDULE_PREFIX = "step_"
 
 
 def _learning_rate_error(key: str, v: Any) -> ConfigError:
-    return ConfigError(f"{key}: must be a number in [0, 1], lin_<initial> or lin_<initial>_<final>, got {v!r}")
+    return ConfigError(
+        f"{key}: must be a number in [0, 1], lin_<initial> or lin_<initial>_<final>, or step_<initial>_<final>_<at> "
+        f"(at: the fraction of the run's steps where it steps down, in (0, 1)), got {v!r}"
+    )
 
 
 def linear_schedule_ends(key: str, v: str) -> tuple[float, float]:
@@ -190,11 +195,29 @@ def linear_schedule_ends(key: str, v: str) -> tuple[float, float]:
     return ends[0], ends[1] if len(ends) == 2 else 0.0
 
 
+def step_schedule_parts(key: str, v: str) -> tuple[float, float, float]:
+    """A learning rate that steps down once: ``step_<initial>_<final>_<at>`` is ``initial`` until the fraction ``at``
+    of the run's steps (SB3's progress), ``final`` from there (``step_1e-4_5e-5_0.64`` of a 2M-step run: 5e-5 from
+    1.28M on). Rates in [0, 1], ``at`` in (0, 1)."""
+    parts = v[len(STEP_SCHEDULE_PREFIX) :].split("_") if v.startswith(STEP_SCHEDULE_PREFIX) else []
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise _learning_rate_error(key, v) from None
+    if len(values) != 3 or not all(0.0 <= x <= 1.0 for x in values[:2]) or not 0.0 < values[2] < 1.0:
+        raise _learning_rate_error(key, v)
+    return values[0], values[1], values[2]
+
+
 def learning_rate(key: str, v: Any) -> float | str:
-    """A constant rate (0: frozen, as SB3 allows), or a linear schedule over the run's steps (SB3's progress), kept as
-    its string here (:func:`linear_schedule_ends`; :func:`sb3_mario.config.build_kwargs` builds it)."""
+    """A constant rate (0: frozen, as SB3 allows), or a schedule over the run's steps (SB3's progress), kept as its
+    string here (:func:`linear_schedule_ends`, :func:`step_schedule_parts`; :func:`sb3_mario.config.build_kwargs`
+    builds it)."""
     if isinstance(v, str):
-        linear_schedule_ends(key, v)
+        if v.startswith(STEP_SCHEDULE_PREFIX):
+            step_schedule_parts(key, v)
+        else:
+            linear_schedule_ends(key, v)
         return v
     if not _is_num(v) or not 0.0 <= v <= 1.0:
         raise _learning_rate_error(key, v)
@@ -292,6 +315,7 @@ DDQN_PARAMS: dict[str, Param] = {
     "augment_shift": Param(int_at_least(0), "model"),  # pixels of DrQ's random shift
     "overlap_learning": Param(boolean, "model"),
     "autocast_bf16": Param(boolean, "model"),
+    "ema_decay": Param(number_in(0.0, EMA_DECAY_MAX), "model"),  # 0: off; the weight average acts, evaluates, saves
     "replay_buffer_class": Param(optional(named("DDQN_REPLAY_BUFFERS")), "refuse"),
     # DDQN's policies add a dueling head (ddqn/policies.py: DuelingQNetwork); SB3's DQN policies have none
     "policy_kwargs": Param(mapping({**POLICY_KWARGS, "dueling": boolean}), "refuse"),
@@ -309,6 +333,7 @@ NESTED_KEYS: dict[str, tuple[str, str]] = {
     "ez_greedy_mu": ("exploration_kwargs", "ez_greedy_mu"),
     "overlap_learning": ("learner_kwargs", "overlap"),
     "autocast_bf16": ("learner_kwargs", "autocast_bf16"),
+    "ema_decay": ("learner_kwargs", "ema_decay"),
     "augment_shift": ("replay_buffer_kwargs", "augment_shift"),
 }
 

@@ -157,6 +157,9 @@ def schedule_line(schedule: Callable[[float], float], done: int, steps: int, res
     the total (a resume's steps so far + its ``-n``), so a resume starts part-way down the line, not at its top."""
     total = done + steps if resumed else steps
     start = schedule(1.0 - (done if resumed else 0) / total)
+    at = getattr(schedule, "at", None)  # a StepSchedule: where it steps down
+    if at is not None:
+        return f"learning rate {start:.3g}, {schedule(0.0):.3g} from step {round(at * total)} (a step over steps 0 to {total})"
     return f"learning rate {start:.3g} -> {schedule(0.0):.3g} (a schedule over steps 0 to {total})"
 
 

@@ -233,6 +233,42 @@ def test_a_linear_learning_rate_is_lin_initial_as_in_rl_zoo_or_lin_initial_final
     assert dqn.policy.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4, rel=1e-9)
 
 
+def test_a_learning_rate_that_steps_down_once_is_step_initial_final_at(tmp_path):
+    from stable_baselines3 import DQN
+
+    from sb3_mario.config import StepSchedule, build_kwargs
+    from sb3_mario.export import export_to_sb3
+    from sb3_mario.params import step_schedule_parts
+
+    check = DDQN_PARAMS["learning_rate"].check
+    assert check("learning_rate", "step_1e-4_5e-5_0.64") == "step_1e-4_5e-5_0.64"
+    assert step_schedule_parts("learning_rate", "step_1e-4_5e-5_0.64") == (1e-4, 5e-5, 0.64)
+    for bad in ("step_1e-4_5e-5", "step_1e-4_5e-5_0", "step_1e-4_5e-5_1", "step_2_1e-4_0.5", "step_a_b_c", "step_"):
+        with pytest.raises(ConfigError, match=r"or step_<initial>_<final>_<at> \(at: the fraction"):
+            check("learning_rate", bad)
+    schedule = build_kwargs("ddqn", {"learning_rate": "step_1e-4_5e-5_0.64"})["learning_rate"]
+    assert isinstance(schedule, StepSchedule)
+    # SB3's progress_remaining 1 -> 0 over the run: a 2M-step run steps down at 1.28M (remaining 0.36)
+    assert [schedule(p) for p in (1.0, 0.5, 0.3600001, 0.36, 0.0)] == [1e-4, 1e-4, 1e-4, 5e-5, 5e-5]
+    # a 100-step run: Adam's rate is the initial one until step 64, the final one after; it saves and loads
+    kwargs = build_kwargs("ddqn", {"learning_rate": "step_1e-3_5e-4_0.64", "learning_starts": 10, "train_freq": 1})
+    model = DDQN("MlpPolicy", make_vec_env("CartPole-v1"), device="cpu", **kwargs)
+    rates = []
+    model.train = lambda *a, _train=model.train, **k: (
+        _train(*a, **k),
+        rates.append(model.policy.optimizer.param_groups[0]["lr"]),
+    )
+    model.learn(100)
+    # train() runs at steps 11-100 (after learning_starts); at step t the progress done is t / 100: 1e-3 up to step 63
+    assert len(rates) == 90 and rates.count(1e-3) == 53 and rates[53:] == [5e-4] * 37
+    del model.train
+    model.save(tmp_path / "step.zip")
+    assert DDQN.load(tmp_path / "step.zip").lr_schedule(0.0) == 5e-4
+    # the zip for plain SB3 (export) drops the schedule, which names an sb3_mario class, and loads
+    assert {"learning_rate", "lr_schedule"} <= set(export_to_sb3(tmp_path / "step.zip", tmp_path / "portable.zip"))
+    assert DQN.load(tmp_path / "portable.zip", device="cpu").policy is not None
+
+
 def test_the_learning_rate_schedule_spans_the_runs_steps_and_survives_save_and_resume(saved, tmp_path):
     from stable_baselines3.common.callbacks import BaseCallback
 

@@ -435,6 +435,8 @@ def test_worker_crash_is_clear_and_keeps_work(tmp_path):
         (["--device", "tpu"], "--device"),
         (["--device", "cuda:99"], "--device cuda:99: this machine has"),  # SB3 would train on the CPU, saying nothing
         (["-params", "env_kwargs:{flag_reward: -1}"], "env_kwargs.flag_reward: must be a number in"),
+        (["-params", "ema_decay:1"], "ema_decay: must be a number in [0.0, 0.999999], got 1"),
+        (["-params", "learning_rate:step_1e-4_5e-5_2"], "or step_<initial>_<final>_<at>"),
         (["-i", "nope.zip"], "nope.zip: no such file"),
     ],
 )

@@ -66,7 +66,7 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
     :param max_grad_norm: gradient clipping norm (``None``: no clipping)
     :param exploration_kwargs: keyword arguments for :class:`~sb3_mario.ddqn.exploration.Exploration` (``schedule``,
         ``decay``, ``ez_greedy_mu``)
-    :param learner_kwargs: the learner engine's settings (``overlap``, ``autocast_bf16``; see
+    :param learner_kwargs: the learner engine's settings (``overlap``, ``autocast_bf16``, ``ema_decay``; see
         :class:`~sb3_mario.ddqn.engine.LearnerEngine`)
     :param stats_window_size: window size for rollout logging
     :param tensorboard_log: TensorBoard log directory
@@ -286,6 +286,7 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
+            self.after_gradient_step()  # the weight average (ema_decay), if any
         metrics = {"loss": losses, "q_mean": q_means, "argmax_disagreement": disagreements}
         return UpdateStats(len(batches), metrics, priorities or None)
 

@@ -16,6 +16,7 @@ engine owns:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import warnings
@@ -29,7 +30,7 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.dqn.policies import QNetwork
 
 from sb3_mario.ddqn.overlap import BackgroundLearner
-from sb3_mario.params import boolean, mapping
+from sb3_mario.params import EMA_DECAY_MAX, boolean, mapping, number_in
 
 SelfEngine = TypeVar("SelfEngine", bound="LearnerEngine")
 
@@ -108,17 +109,83 @@ class LearnerEngine(OffPolicyAlgorithm):
     plain loop. ``autocast_bf16`` (default ``False``): run the feature extractor of the gradient steps' network passes
     under bfloat16 autocast (~1.5x faster on CPUs with AVX512-BF16 or AMX, see bench/README.md; ignored with a warning
     on CPUs without them, where bfloat16 is emulated and ~19x slower); off by default because it changes the numerics.
+    ``ema_decay`` (default 0: off): keep an exponential moving average of the online network's weights,
+    ``average = decay * average + (1 - decay) * online`` after every gradient step, and act, evaluate and save with
+    it (see :meth:`get_parameters`); the online network goes on learning as before (SB3's ``tau`` softens the
+    *target* network, a different thing).
     """
 
     q_net: QNetwork
     learner_kwargs: dict[str, Any]
     _learner: BackgroundLearner | None = None
+    _average: QNetwork | None = None
+    ema_decay = 0.0
 
     def _setup_learner(self) -> None:
-        """Read ``learner_kwargs`` (each checked as its YAML key: ``overlap_learning``, ``autocast_bf16``)."""
-        settings = mapping({"overlap": boolean, "autocast_bf16": boolean})("learner_kwargs", self.learner_kwargs or {})
+        """Read ``learner_kwargs`` (each checked as its YAML key: ``overlap_learning``, ``autocast_bf16``,
+        ``ema_decay``)."""
+        checks = {"overlap": boolean, "autocast_bf16": boolean, "ema_decay": number_in(0.0, EMA_DECAY_MAX)}
+        settings = mapping(checks)("learner_kwargs", self.learner_kwargs or {})
         self.overlap_learning = settings.get("overlap", True)
         self.autocast_bf16 = settings.get("autocast_bf16", False)
+        self.ema_decay = settings.get("ema_decay", 0.0)
+
+    def _create_aliases(self) -> None:
+        super()._create_aliases()  # type: ignore[misc]  # DQN's: q_net, q_net_target
+        self._average = None
+        if self.ema_decay > 0:  # starts as the online network (a loaded model's average is restored by load)
+            self._average = copy.deepcopy(self.q_net)
+            self._average.requires_grad_(False)
+            self._average.set_training_mode(False)
+
+    def after_gradient_step(self) -> None:
+        """Move the weight average toward the online network (``ema_decay``); the algorithm calls it after each
+        optimizer step, in the thread that runs the step."""
+        if self._average is None:
+            return
+        with th.no_grad():
+            average: list[th.Tensor] = list(self._average.parameters())
+            th._foreach_lerp_(average, [p.detach() for p in self.q_net.parameters()], 1.0 - self.ema_decay)
+            for mine, online in zip(self._average.buffers(), self.q_net.buffers(), strict=True):
+                mine.copy_(online)
+
+    @property
+    def acting_net(self) -> QNetwork:
+        """The network greedy actions come from: the weight average (``ema_decay``), else the online network."""
+        return self._average if self._average is not None else self.q_net
+
+    def get_parameters(self) -> dict[str, dict]:
+        """SB3's parameters to save, with the weight average (``ema_decay``) as the policy's ``q_net``: a saved model,
+        the best model and an evaluation's worker processes play with the average, and plain SB3 loads it. The online
+        weights, which go on learning on ``-i``, travel in the zip's data (:meth:`save`, restored by :meth:`load`)."""
+        params = super().get_parameters()
+        if self._average is not None:
+            average = {f"q_net.{k}": v for k, v in self._average.state_dict().items()}
+            params["policy"] = {**params["policy"], **average}
+        return params
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._finish_update()  # save the weights of every update sampled so far
+        if self._average is None:
+            super().save(*args, **kwargs)
+            return
+        self.online_q_net = {k: v.detach().cpu().clone() for k, v in self.q_net.state_dict().items()}
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            del self.online_q_net
+
+    @classmethod
+    def load(cls: type[SelfEngine], *args: Any, **kwargs: Any) -> SelfEngine:
+        """SB3's ``load``; with ``ema_decay``, the zip's ``q_net`` is the weight average and the online weights come
+        back from its data, so that training goes on as if never stopped."""
+        model = super().load(*args, **kwargs)
+        online = model.__dict__.pop("online_q_net", None)
+        if model._average is not None:
+            model._average.load_state_dict(model.q_net.state_dict())
+            if online is not None:
+                model.q_net.load_state_dict({k: v.to(model.device) for k, v in online.items()})
+        return model
 
     def q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
         """Q-values for a gradient step, through the network's own ``forward``; with ``autocast_bf16`` (where native)
@@ -163,12 +230,14 @@ class LearnerEngine(OffPolicyAlgorithm):
         state: tuple[np.ndarray, ...] | None,
         episode_start: np.ndarray | None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Greedy actions; during an overlapped ``learn()`` from the acting copy (eval mode) of the online network."""
-        if self._learner is None:
+        """Greedy actions: during an overlapped ``learn()`` from the acting copy (eval mode) of :attr:`acting_net`,
+        else from :attr:`acting_net` (the policy's own ``predict`` when that is the online network)."""
+        if self._learner is None and self._average is None:
             return self.policy.predict(observation, state, episode_start, deterministic=True)
+        acting = self._learner.acting_net if self._learner is not None else self.acting_net
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         with th.no_grad():
-            greedy = self._learner.acting_net._predict(obs_tensor, deterministic=True)
+            greedy = acting._predict(obs_tensor, deterministic=True)
         actions: np.ndarray = greedy.cpu().numpy().reshape(-1)  # Discrete actions
         return (actions if vectorized else actions.squeeze(axis=0)), state
 
@@ -183,13 +252,11 @@ class LearnerEngine(OffPolicyAlgorithm):
         finally:
             del self.policy.set_training_mode
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self._finish_update()  # save the weights of every update sampled so far
-        super().save(*args, **kwargs)
-
     def _excluded_save_params(self) -> list[str]:
-        # overlap_learning and autocast_bf16 are read from the saved learner_kwargs
-        return [*super()._excluded_save_params(), "_learner", "overlap_learning", "autocast_bf16"]
+        # overlap_learning, autocast_bf16 and ema_decay are read from the saved learner_kwargs; the average is saved
+        # as the policy's q_net (get_parameters)
+        excluded = ["_learner", "_average", "overlap_learning", "autocast_bf16", "ema_decay"]
+        return [*super()._excluded_save_params(), *excluded]
 
     def learn(
         self: SelfEngine,
@@ -205,7 +272,8 @@ class LearnerEngine(OffPolicyAlgorithm):
             # The learner thread gets the cores the env workers leave; acting (a forward pass on n_envs frames) takes
             # one thread meanwhile. Measured best on 2 cores (bench/README.md); restored when learn() returns.
             self.policy.set_training_mode(True)
-            self._learner = BackgroundLearner(self.q_net, num_threads=learner_threads(self.n_envs, acting_threads))
+            threads = learner_threads(self.n_envs, acting_threads)
+            self._learner = BackgroundLearner(self.q_net, num_threads=threads, acting_source=self.acting_net)
             th.set_num_threads(1)
         try:
             return super().learn(

@@ -33,15 +33,17 @@ class BackgroundLearner:
 
     :param q_net: the online network, trained in the background
     :param num_threads: torch intra-op threads of the learner thread (``None``: torch's default for a new thread)
+    :param acting_source: what the acting copy copies at each refresh (default ``q_net``; a weight average of it)
     """
 
-    def __init__(self, q_net: QNetwork, num_threads: int | None = None) -> None:
+    def __init__(self, q_net: QNetwork, num_threads: int | None = None, acting_source: QNetwork | None = None) -> None:
         self.q_net = q_net
-        self.acting_net = copy.deepcopy(q_net)
+        source = acting_source if acting_source is not None else q_net
+        self.acting_net = copy.deepcopy(source)
         self.acting_net.requires_grad_(False)
         self.acting_net.set_training_mode(False)  # it only acts
         # state_dict tensors share storage with the modules: pair them once, copy at every refresh
-        self._pairs = list(zip(self.acting_net.state_dict().values(), self.q_net.state_dict().values(), strict=True))
+        self._pairs = list(zip(self.acting_net.state_dict().values(), source.state_dict().values(), strict=True))
         initializer = (lambda: th.set_num_threads(num_threads)) if num_threads else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sb3_mario-learner", initializer=initializer)
         self._pending: Future[Any] | None = None
@@ -64,7 +66,7 @@ class BackgroundLearner:
         return result
 
     def refresh(self) -> None:
-        """Copy the online network's weights into the acting network."""
+        """Copy the acting source's weights (the online network's, or their average) into the acting network."""
         with th.no_grad():
             for acting, online in self._pairs:
                 acting.copy_(online)
