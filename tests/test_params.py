@@ -28,12 +28,12 @@ NEW_VALUES = {
     "exploration_initial_eps": 0.9, "exploration_final_eps": 0.02, "max_grad_norm": 5.0, "stats_window_size": 7,
     "policy_kwargs": {"net_arch": [8]}, "exploration_schedule": "linear", "exploration_decay": 0.9,
     "overlap_learning": False, "autocast_bf16": True, "ez_greedy_mu": 3.0, "advantage_learning": 0.5,
-    "augment_shift": 2,
+    "augment_shift": 2, "ema_decay": 0.5,
     "n_timesteps": 10,
     "policy": "MlpPolicy", "n_envs": 2,
     "env_kwargs": {"noop_max": 3}, "stop_flag_rate": 0.5, "max_hours": 1.0,
     "actions": "right_only", "frame_skip": 3, "screen_size": 40, "frame_stack": 2, "max_pool": True,
-    "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "repeat_jump": True, "sticky_actions": 0.1,
+    "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "flag_reward": 50.0, "repeat_jump": True, "sticky_actions": 0.1,
     "stall_steps": 40, "show_buttons": True, "frontier_starts": 0.25, "frontier_rule": "death",
 }  # fmt: skip
 
@@ -198,8 +198,8 @@ def test_every_packaged_entry_validates_and_the_frontier_set_is_the_recorded_run
     frontier = load_hyperparams("ddqn", "SuperMarioBros-1-3-v0", "ddqn_frontier")
     assert frontier["env_kwargs"] == {
         "actions": "tutorial", "frame_skip": 4, "screen_size": 42, "frame_stack": 4, "max_episode_steps": 1000,
-        "reward_scale": 0.1, "repeat_jump": False, "show_buttons": True, "sticky_actions": 0.25, "noop_max": 30,
-        "frontier_starts": 0.5, "frontier_rule": "death",
+        "reward_scale": 0.1, "flag_reward": 0.0, "repeat_jump": False, "show_buttons": True, "sticky_actions": 0.25,
+        "noop_max": 30, "frontier_starts": 0.5, "frontier_rule": "death",
     }  # fmt: skip
     assert {k: frontier[k] for k in ("learning_rate", "gamma", "n_steps", "train_freq", "exploration_final_eps")} == {
         "learning_rate": 1e-4, "gamma": 0.99, "n_steps": 3, "train_freq": 1, "exploration_final_eps": 0.1,

@@ -109,6 +109,7 @@ def test_run_folder_files(tiny_run):
         "max_episode_steps": 100,  # TINY's
         "noop_max": 30,
         "reward_scale": 0.1,
+        "flag_reward": 0.0,
         "repeat_jump": True,
         "sticky_actions": 0.25,
         "stall_steps": None,
