@@ -355,7 +355,10 @@ def test_mario_cnn_rejects_bad_spaces(space, match):
         ({"gamma": 1.5}, "gamma"),
         ({"exploration_kwargs": {"decay": 0.0}}, "exploration_decay"),
         ({"learner_kwargs": {"overlap": 1}}, r"^learner_kwargs.overlap: must be true or false, got 1$"),
-        ({"learner_kwargs": {"bf16": True}}, r"^learner_kwargs.bf16: unknown key \(valid: autocast_bf16, ema_decay, overlap\)$"),
+        (
+            {"learner_kwargs": {"bf16": True}},
+            r"^learner_kwargs.bf16: unknown key \(valid: autocast_bf16, ema_decay, overlap\)$",
+        ),
         ({"n_steps": 0}, "n_steps"),
         ({"max_grad_norm": -1.0}, "max_grad_norm"),
         ({"advantage_learning": 1.0}, r"advantage_learning: must be a number in \[0.0, 0.99\]"),
