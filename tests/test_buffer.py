@@ -150,7 +150,10 @@ def test_a_buffer_saved_at_full_capacity_by_an_earlier_version_loads():
 
     from stable_baselines3.common.save_util import load_from_pkl
 
-    loaded = load_from_pkl(Path(__file__).parent / "data" / "frame_buffer_full_capacity.pkl")
+    from sb3_mario.portable import numpy2_pickles
+
+    with numpy2_pickles():  # written under numpy 2: the legacy install path (numpy 1) reads it through the aliases
+        loaded = load_from_pkl(Path(__file__).parent / "data" / "frame_buffer_full_capacity.pkl")
     replay, record = make_buffer(40, n_envs=2), {}
     envs = FakeStackedEnvs(2, [5, 9, 3], [False, True], np.random.default_rng(7))
     for _ in range(13):

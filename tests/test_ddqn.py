@@ -438,7 +438,7 @@ def test_bf16_autocast_is_ignored_where_the_cpu_emulates_it(monkeypatch):
     fp32 = model.q_net(obs)
     for native in (False, True):
         engine.bf16_is_native.cache_clear()
-        monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda native=native: native)
         if native:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -453,12 +453,22 @@ def test_bf16_autocast_is_ignored_where_the_cpu_emulates_it(monkeypatch):
     env.close()
 
 
+def test_native_bf16_is_read_from_the_cpu_flags():
+    from sb3_mario.ddqn.engine import cpu_has_native_bf16
+
+    avx512 = "flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"  # oneDNN says "supported" here, and emulates it
+    assert not cpu_has_native_bf16(avx512 * 2)
+    assert cpu_has_native_bf16(avx512.replace("avx512_vnni", "avx512_vnni avx512_bf16"))
+    assert cpu_has_native_bf16("processor\t: 0\nflags\t\t: avx2 amx_tile amx_bf16\n")
+    assert not cpu_has_native_bf16("flags\t\t: avx2 fma\n") and not cpu_has_native_bf16("")
+
+
 def test_bf16_runs_the_heads_own_forward(monkeypatch):
     # a head with its own forward (a dueling head, say) is not skipped under bfloat16: shown with one that adds 1000
     from sb3_mario.ddqn import engine
 
     engine.bf16_is_native.cache_clear()
-    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
     env = make_mario_vec_env(vec_env="dummy", screen_size=36)
     model = DDQN("CnnPolicy", env, learner_kwargs={"autocast_bf16": True}, device="cpu")
     plain_forward = model.q_net.forward
@@ -517,7 +527,7 @@ def test_dueling_head_under_bf16_runs_its_own_forward(monkeypatch):
     from sb3_mario.ddqn import engine
 
     engine.bf16_is_native.cache_clear()
-    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
     env = make_mario_vec_env(vec_env="dummy", screen_size=36)
     model = DDQN("CnnPolicy", env, learner_kwargs={"autocast_bf16": True}, device="cpu", policy_kwargs={"dueling": True})
     with th.no_grad():

@@ -133,7 +133,7 @@ def test_bf16_autocast_changes_only_the_precision(monkeypatch):
     from sb3_mario.ddqn import engine
 
     engine.bf16_is_native.cache_clear()  # numerics, not speed: run bfloat16 even where the CPU emulates it
-    monkeypatch.setattr(th.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
     losses = {}
     for bf16 in (False, True):
         model = mario_ddqn(False, learning_starts=100, learner_kwargs={"autocast_bf16": bf16})

@@ -33,8 +33,8 @@ NEW_VALUES = {
     "policy": "MlpPolicy", "n_envs": 2,
     "env_kwargs": {"noop_max": 3}, "stop_flag_rate": 0.5, "max_hours": 1.0,
     "actions": "right_only", "frame_skip": 3, "screen_size": 40, "frame_stack": 2, "max_pool": True,
-    "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "flag_reward": 50.0, "repeat_jump": True, "sticky_actions": 0.1,
-    "stall_steps": 40, "show_buttons": True, "frontier_starts": 0.25, "frontier_rule": "death",
+    "max_episode_steps": 50, "noop_max": 5, "reward_scale": 0.5, "flag_reward": 50.0, "repeat_jump": True,
+    "sticky_actions": 0.1, "stall_steps": 40, "show_buttons": True, "frontier_starts": 0.25, "frontier_rule": "death",
 }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -44,18 +45,35 @@ class UpdateStats(NamedTuple):
     priorities: list[tuple[Any, th.Tensor]] | None = None
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). On Linux from ``/proc/cpuinfo``'s flags:
+    oneDNN's own ``_is_mkldnn_bf16_supported`` also says yes for AVX512 without BF16, where it emulates bfloat16 at
+    2.1x float32's time for a DDQN step (measured on a 2-core Xeon, 2026-12-07; bench/README.md); elsewhere oneDNN's
+    answer.
+
+    :param cpuinfo: the text of ``/proc/cpuinfo`` (read when ``None``)
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[-1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 @functools.cache
 def bf16_is_native(device: th.device) -> bool:
-    """Whether bfloat16 autocast speeds this device up. A CPU without AVX512-BF16 or AMX emulates it, ~19x slower than
-    float32 (measured on an AVX2-only EPYC: 465 vs 25 ms for a batch-32 forward pass), so ``autocast_bf16`` is then
-    ignored with one warning."""
+    """Whether bfloat16 autocast speeds this device up. A CPU without AVX512-BF16 or AMX emulates it, 2-19x slower
+    than float32 (AVX2 only: 465 against 25 ms for a batch-32 forward pass on an EPYC; AVX512 without BF16: 75 against
+    35 ms for a DDQN step on a Xeon), so ``autocast_bf16`` is then ignored with one warning."""
     if device.type != "cpu":
         return True
-    native = bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = cpu_has_native_bf16()
     if not native:
         warnings.warn(
             f"autocast_bf16 ignored: this CPU ({th.backends.cpu.get_cpu_capability()}) has no native bfloat16, "
-            "where it runs ~19x slower than float32; training in float32",
+            "where it runs 2-19x slower than float32; training in float32",
             stacklevel=3,
         )
     return native
@@ -291,4 +309,12 @@ class LearnerEngine(OffPolicyAlgorithm):
                 self._record_updates(learner.close())
 
 
-__all__ = ["LearnerEngine", "UpdateStats", "bf16_features", "bf16_is_native", "learner_threads", "usable_cores"]
+__all__ = [
+    "LearnerEngine",
+    "UpdateStats",
+    "bf16_features",
+    "bf16_is_native",
+    "cpu_has_native_bf16",
+    "learner_threads",
+    "usable_cores",
+]
