@@ -62,7 +62,9 @@ def export_to_sb3(in_path: str | Path, out_path: str | Path) -> list[str]:
     data["policy_kwargs"] = policy_kwargs
     data["replay_buffer_class"] = ReplayBuffer
     data["replay_buffer_kwargs"] = {}
-    dropped = [key for key, value in data.items() if _mentions_sb3_mario(value)]
+    # the online weights of a weight-averaged model (ema_decay) are for resuming with sb3_mario: plain SB3 acts with
+    # the average, which is the zip's q_net
+    dropped = [key for key, value in data.items() if _mentions_sb3_mario(value) or key == "online_q_net"]
     for key in dropped:
         del data[key]
     with atomic_path(out_path) as tmp:

@@ -11,6 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from sb3_mario import DDQN, make_mario_vec_env
 from sb3_mario.errors import ConfigError
 from sb3_mario.evaluation import evaluate_protocol
+from sb3_mario.export import export_to_sb3
 
 
 def cartpole_ddqn(**learner_kwargs) -> DDQN:
@@ -83,6 +84,12 @@ def test_acting_evaluation_workers_and_saves_use_the_average_and_load_restores_b
     assert list(loaded._average.parameters())[-1].tolist() == [-100.0, 100.0]
     assert loaded.predict(obs, deterministic=True)[0].tolist() == [1]
     assert not hasattr(loaded, "online_q_net") and loaded.learner_kwargs == {"ema_decay": 0.99}
+    # -i with the average turned off trains on from the online weights
+    off = DDQN.load(tmp_path / "torn.zip", device="cpu", learner_kwargs={"ema_decay": 0.0})
+    assert off._average is None and list(off.q_net.parameters())[-1].tolist() == [100.0, -100.0]
+    assert off.predict(obs, deterministic=True)[0].tolist() == [0]
+    assert "online_q_net" in export_to_sb3(tmp_path / "torn.zip", tmp_path / "plain.zip")
+    assert DQN.load(tmp_path / "plain.zip", device="cpu").predict(obs, deterministic=True)[0].tolist() == [1]
 
 
 def test_ema_decay_is_checked_and_off_by_default():

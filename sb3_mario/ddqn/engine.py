@@ -10,6 +10,7 @@ engine owns:
   ``collect_rollouts`` would set it to eval mode under the learner's feet), the acting copy acts in eval mode; both run
   the head's own ``forward``;
 - bfloat16 autocast of the feature extractor (:meth:`q_values`), where the CPU has it natively;
+- the weight average (``ema_decay``): updated after each gradient step, it acts, evaluates and is saved;
 - torch thread settings for the learner and for acting.
 """
 
@@ -126,7 +127,7 @@ class LearnerEngine(OffPolicyAlgorithm):
     the envs step, acting with the weights from before the update in flight (a one-update policy lag); ``False``: the
     plain loop. ``autocast_bf16`` (default ``False``): run the feature extractor of the gradient steps' network passes
     under bfloat16 autocast (~1.5x faster on CPUs with AVX512-BF16 or AMX, see bench/README.md; ignored with a warning
-    on CPUs without them, where bfloat16 is emulated and ~19x slower); off by default because it changes the numerics.
+    on CPUs without them, where bfloat16 is emulated and 2-19x slower); off by default because it changes the numerics.
     ``ema_decay`` (default 0: off): keep an exponential moving average of the online network's weights,
     ``average = decay * average + (1 - decay) * online`` after every gradient step, and act, evaluate and save with
     it (see :meth:`get_parameters`); the online network goes on learning as before (SB3's ``tau`` softens the
@@ -201,8 +202,8 @@ class LearnerEngine(OffPolicyAlgorithm):
         online = model.__dict__.pop("online_q_net", None)
         if model._average is not None:
             model._average.load_state_dict(model.q_net.state_dict())
-            if online is not None:
-                model.q_net.load_state_dict({k: v.to(model.device) for k, v in online.items()})
+        if online is not None:  # also when -i turned ema_decay off: training goes on from the online weights
+            model.q_net.load_state_dict({k: v.to(model.device) for k, v in online.items()})
         return model
 
     def q_values(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
