@@ -249,7 +249,7 @@ def _play_in_parallel(
     policy = model.policy
     buffer = io.BytesIO()
     # the weights a save writes (SB3's get_parameters: a DDQN with ema_decay plays with its weight average)
-    state_dict = model.get_parameters()["policy"] if hasattr(model, "get_parameters") else policy.state_dict()
+    state_dict = model.get_parameters()["policy"]
     saved = {"class": type(policy), "data": policy._get_constructor_parameters(), "state_dict": state_dict}
     th.save(saved, buffer)
     bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)

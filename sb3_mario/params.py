@@ -182,14 +182,19 @@ def _learning_rate_error(key: str, v: Any) -> ConfigError:
     )
 
 
+def _schedule_numbers(key: str, v: str, prefix: str) -> list[float]:
+    """The numbers of a schedule string ``<prefix><a>_<b>...`` (none if it lacks the prefix)."""
+    parts = v[len(prefix) :].split("_") if v.startswith(prefix) else []
+    try:
+        return [float(part) for part in parts]
+    except ValueError:
+        raise _learning_rate_error(key, v) from None
+
+
 def linear_schedule_ends(key: str, v: str) -> tuple[float, float]:
     """The ends of a linear learning-rate schedule: ``lin_<initial>`` falls to 0 over the run (rl-zoo's form and its
     ``linear_schedule``), ``lin_<initial>_<final>`` (this project's) to ``final``; each end a number in [0, 1]."""
-    parts = v[len(LINEAR_SCHEDULE_PREFIX) :].split("_") if v.startswith(LINEAR_SCHEDULE_PREFIX) else []
-    try:
-        ends = [float(part) for part in parts]
-    except ValueError:
-        raise _learning_rate_error(key, v) from None
+    ends = _schedule_numbers(key, v, LINEAR_SCHEDULE_PREFIX)
     if len(ends) not in (1, 2) or not all(0.0 <= x <= 1.0 for x in ends):  # NaN fails the comparison too
         raise _learning_rate_error(key, v)
     return ends[0], ends[1] if len(ends) == 2 else 0.0
@@ -199,11 +204,7 @@ def step_schedule_parts(key: str, v: str) -> tuple[float, float, float]:
     """A learning rate that steps down once: ``step_<initial>_<final>_<at>`` is ``initial`` until the fraction ``at``
     of the run's steps (SB3's progress), ``final`` from there (``step_1e-4_5e-5_0.64`` of a 2M-step run: 5e-5 from
     1.28M on). Rates in [0, 1], ``at`` in (0, 1)."""
-    parts = v[len(STEP_SCHEDULE_PREFIX) :].split("_") if v.startswith(STEP_SCHEDULE_PREFIX) else []
-    try:
-        values = [float(part) for part in parts]
-    except ValueError:
-        raise _learning_rate_error(key, v) from None
+    values = _schedule_numbers(key, v, STEP_SCHEDULE_PREFIX)
     if len(values) != 3 or not all(0.0 <= x <= 1.0 for x in values[:2]) or not 0.0 < values[2] < 1.0:
         raise _learning_rate_error(key, v)
     return values[0], values[1], values[2]

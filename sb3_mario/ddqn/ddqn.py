@@ -241,12 +241,13 @@ class DDQN(LearnerEngine, PortableLoad, DQN):
         # sampled in the main thread: the buffer's draws (augmentation's included) stay one sequence; and while the
         # update in flight (overlapped learning) still runs, so the learner idles only for the hand-over, unless the
         # buffer's draws depend on what that update writes back (prioritized replay)
-        early = not getattr(self.replay_buffer, "samples_after_update", False)
-        batches = self._sample_batches(gradient_steps, batch_size) if early else []
+        late = getattr(self.replay_buffer, "samples_after_update", False)
+        batches = None if late else self._sample_batches(gradient_steps, batch_size)
         self._finish_update()
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        batches = batches if early else self._sample_batches(gradient_steps, batch_size)
+        if batches is None:
+            batches = self._sample_batches(gradient_steps, batch_size)
         self.run_update(lambda: self._gradient_steps(batches))
 
     def _sample_batches(self, gradient_steps: int, batch_size: int) -> list[ReplaySamples]:
