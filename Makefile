@@ -13,7 +13,8 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ALGO ?= ddqn
 ENV_ID ?= SuperMarioBros-1-1-v0
-TRAIN_ARGS ?= -P
+# the progress line, and the replay buffer in every checkpoint, so that `-i` resumes as if never stopped
+TRAIN_ARGS ?= -P --save-replay-buffer
 
 # The legacy backend (gym-super-mario-bros 7.4 on nes-py 8, numpy 1) on Python < 3.13: `make test-legacy` (CI runs it).
 PYTHON_LEGACY ?= $(shell bash scripts/find-python.sh --legacy)

@@ -70,7 +70,7 @@ def mount_tmpfs(mount, options):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    """A 40 MB tmpfs: room for one 26 MB checkpoint of the 1-1 network, not for two."""
+    """A 40 MB tmpfs: room for one 26 MB checkpoint of the 84x84 network, not for two."""
     mount = tmp_path / "tmpfs"
     mount_tmpfs(mount, "size=40m")
     yield mount
@@ -78,11 +78,12 @@ def small_tmpfs(tmp_path):
 
 
 def test_full_disk_on_a_real_tmpfs(small_tmpfs):
-    result = _train(small_tmpfs, "-n", 256, "--save-freq", 128)
+    # the hop set's 84x84 network, whose checkpoint the tmpfs is sized for
+    result = _train(small_tmpfs, "-n", 256, "--save-freq", 128, "-conf", "ddqn_hop")
     assert result.returncode == 2, result.stderr[-3000:]
     run = small_tmpfs / "ddqn" / f"{ENV}_1"
     good = run / "checkpoints" / "model_128_steps.zip"
-    # (the 1-1 entry's autocast_bf16 warning, on CPUs that emulate bfloat16, is not about the disk)
+    # (the hop set's autocast_bf16 warning, on CPUs that emulate bfloat16, is not about the disk)
     lines = [line for line in result.stderr.strip().splitlines() if "autocast_bf16" not in line]
     assert lines[0].startswith("warning: checkpoint at step 256 not saved: cannot write ")
     assert "No space left on device, needs about 2" in lines[0] and lines[0].endswith(str(good))

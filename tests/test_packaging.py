@@ -28,4 +28,10 @@ def test_top_level_hyperparams_is_the_packaged_folder():
     # copy that goes stale under `pip install -e`
     top = ROOT / "hyperparams"
     assert top.is_symlink() and top.resolve() == (ROOT / "sb3_mario" / "hyperparams").resolve()
-    assert sorted(p.name for p in top.glob("*.yml")) == ["ddqn.yml", "ddqn_frontier.yml", "ddqn_tutorial.yml", "dqn.yml"]
+    assert sorted(p.name for p in top.glob("*.yml")) == [
+        "ddqn.yml",
+        "ddqn_frontier.yml",
+        "ddqn_hop.yml",
+        "ddqn_tutorial.yml",
+        "dqn.yml",
+    ]

@@ -190,19 +190,33 @@ def test_dueling_is_a_ddqn_policy_option_only():
 def test_every_packaged_entry_validates_and_the_frontier_set_is_the_recorded_run():
     from sb3_mario.config import default_hyperparams_file, load_hyperparams, read_yaml
 
-    for name, algo in (("ddqn", "ddqn"), ("ddqn_tutorial", "ddqn"), ("ddqn_frontier", "ddqn"), ("dqn", "dqn")):
+    sets = (("ddqn", "ddqn"), ("ddqn_tutorial", "ddqn"), ("ddqn_frontier", "ddqn"), ("ddqn_hop", "ddqn"), ("dqn", "dqn"))
+    for name, algo in sets:
         for entry in read_yaml(default_hyperparams_file(name)):
             env_id = "SuperMarioBros-1-2-v0" if entry == "default" else entry
             load_hyperparams(algo, env_id, name)  # raises ConfigError on any bad key or value
-    # ddqn_frontier is the settings of the 2026-12-05 frontier-starts run (docs/experiments), for every level
+    # ddqn_frontier is the recipe for every level: the 2026-12-05 frontier-starts run's settings (docs/experiments)
+    # with its learning-rate branch (5e-5 from 1.28M) as a step in the schedule; on 1-1 it is also `make train`'s entry
     frontier = load_hyperparams("ddqn", "SuperMarioBros-1-3-v0", "ddqn_frontier")
+    assert load_hyperparams("ddqn", "SuperMarioBros-1-1-v0") == frontier
     assert frontier["env_kwargs"] == {
         "actions": "tutorial", "frame_skip": 4, "screen_size": 42, "frame_stack": 4, "max_episode_steps": 1000,
         "reward_scale": 0.1, "flag_reward": 0.0, "repeat_jump": False, "show_buttons": True, "sticky_actions": 0.25,
         "noop_max": 30, "frontier_starts": 0.5, "frontier_rule": "death",
     }  # fmt: skip
-    assert {k: frontier[k] for k in ("learning_rate", "gamma", "n_steps", "train_freq", "exploration_final_eps")} == {
-        "learning_rate": 1e-4, "gamma": 0.99, "n_steps": 3, "train_freq": 1, "exploration_final_eps": 0.1,
+    keys = ("learning_rate", "gamma", "n_steps", "train_freq", "exploration_final_eps", "stop_flag_rate", "max_hours")
+    assert {k: frontier[k] for k in keys} == {
+        "learning_rate": "step_1e-4_5e-5_0.64", "gamma": 0.99, "n_steps": 3, "train_freq": 1,
+        "exploration_final_eps": 0.1, "stop_flag_rate": 0.5, "max_hours": 10.0,
+    }  # fmt: skip
+    # ddqn_hop is the entry `make train` ran until 2026-12-07: repeat_jump, 84x84, bf16, 90 % within 2 h
+    hop = load_hyperparams("ddqn", "SuperMarioBros-1-1-v0", "ddqn_hop")
+    assert hop["env_kwargs"] == {
+        "actions": "tutorial", "frame_skip": 4, "screen_size": 84, "frame_stack": 4, "max_episode_steps": 1000,
+        "reward_scale": 0.1, "repeat_jump": True, "sticky_actions": 0.25, "noop_max": 30,
+    }  # fmt: skip
+    assert {k: hop[k] for k in ("learning_rate", "train_freq", "exploration_final_eps", "autocast_bf16")} == {
+        "learning_rate": 1e-4, "train_freq": 2, "exploration_final_eps": 0.01, "autocast_bf16": True,
     }  # fmt: skip
 
 

@@ -64,9 +64,12 @@ def check_snapshot_support(env_id: str, what: str = "emulator snapshots") -> Non
     """
     spec = check_env_id(env_id)
     if LEGACY_BACKEND:
+        # the 1-1 recipe (`make train`) has frontier starts: say how to train here instead
+        instead = " (train without them: -conf ddqn_hop, or -params 'env_kwargs:{frontier_starts: 0}')"
         raise EnvConfigError(
             f"{what} need nes-py >= 9's emulator snapshots, installed on Python >= 3.13; this is Python "
             f"{sys.version_info.major}.{sys.version_info.minor} with nes-py 8, which keeps only the reset backup"
+            f"{instead if what == 'frontier starts' else ''}"
         )
     if spec.kwargs.get("target") is None:  # full-game and random-stage envs change stage (or emulator) under one
         raise EnvConfigError(f"{what} need a single-stage env id such as SuperMarioBros-1-1-v0, got {spec.id!r}")
