@@ -36,9 +36,12 @@ def save_model(model: Any, path: str | Path) -> Path:
 
 
 def save_replay_buffer(model: Any, path: str | Path) -> Path:
-    """``model.save_replay_buffer`` atomically; with frontier starts, the archives' counts beside it
-    (:data:`~sb3_mario.runs.FRONTIER_COUNTS_NAME`, what a resume restores with the buffer)."""
+    """``model.save_replay_buffer`` atomically, the buffer marked with the model's step (``saved_at_step``); with
+    frontier starts, the archives' counts beside it (:data:`~sb3_mario.runs.FRONTIER_COUNTS_NAME`, what a resume
+    restores with the buffer)."""
     path = Path(path)
+    # the step it was saved at travels in the pickle: a resume from another step's model leaves it (train.py)
+    model.replay_buffer.saved_at_step = int(model.num_timesteps)
     with atomic_path(path) as tmp:
         model.save_replay_buffer(tmp)
     env = model.get_env() if hasattr(model, "get_env") else None

@@ -80,7 +80,7 @@ def default_hyperparams_file(algo: str) -> Path:
 
 
 def resolve_conf_file(conf_file: str | Path) -> Path:
-    """A YAML path, or the name of a packaged file (``ddqn``, ``dqn``, ``ddqn_tutorial``, ``ddqn_frontier``)."""
+    """A YAML path, or the name of a packaged file (``ddqn``, ``dqn``, ``ddqn_tutorial``, ``ddqn_frontier``, ``ddqn_hop``)."""
     path = Path(conf_file)
     if path.is_file() or path.suffix in (".yml", ".yaml"):
         return path

@@ -79,8 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--algo", default="ddqn", choices=sorted(ALGOS), help="algorithm (default: %(default)s)")
     p.add_argument("--env", default="SuperMarioBros-1-1-v0", help="gym-super-mario-bros env id (default: %(default)s)")
-    p.add_argument("-n", "--n-timesteps", type=positive_int, help="env transitions to train (default: the YAML's)")
-    packaged = "ddqn, dqn, ddqn_tutorial, ddqn_frontier"
+    p.add_argument(
+        "-n",
+        "--n-timesteps",
+        type=positive_int,
+        help="env transitions to train (default: the YAML's); with -i, N more (default: on to the run's total)",
+    )
+    packaged = "ddqn, dqn, ddqn_tutorial, ddqn_frontier, ddqn_hop"
     p.add_argument("-conf", "--conf-file", help=f"hyperparameter YAML, or a packaged set: {packaged}")
     p.add_argument(
         "-params",
@@ -200,6 +205,15 @@ class Run:
             configs = [RunFolder(folder).config for folder in (self.resume_from.parent, self.resume_from.parent.parent)]
             conf_file = next((str(config) for config in configs if config.is_file()), None)
         self.hyperparams = load_hyperparams(args.algo, args.env, conf_file, overrides)
+        # n_timesteps is the run's total. A resume without -n goes on to the total of the run it resumes (its
+        # config.yml), so that a schedule over the run's steps, and its end, are those of one uninterrupted command;
+        # -n N trains N more (rl-zoo's meaning of -n with -i), and the run's total becomes its steps + N.
+        self.done_steps = int(self.resume_data.get("num_timesteps", 0)) if self.resume_from is not None else 0
+        if self.resume_from is not None and args.n_timesteps is None:
+            self.steps = self.hyperparams["n_timesteps"] - self.done_steps
+        else:
+            self.steps = self.hyperparams["n_timesteps"]
+            self.hyperparams["n_timesteps"] = self.done_steps + self.steps
         check_device(args.device)
         if args.trained_agent and Path(args.trained_agent).is_dir():
             self.folder = Path(args.trained_agent)  # continue in the same run folder
@@ -257,12 +271,23 @@ class Run:
                 buffer = RunFolder(self.resume_from.parent).replay_buffer
             if model.replay_buffer is None:
                 return model
-            if buffer.is_file():
-                model.load_replay_buffer(buffer)
-                print(f"loaded replay buffer {buffer} ({model.replay_buffer.size()} transitions)")
-                self.restore_frontier_counts(env, buffer.with_name(FRONTIER_COUNTS_NAME))
-            else:
+            if not buffer.is_file():
                 print(f"no replay buffer beside {self.resume_from}: resuming with an empty one")
+                return model
+            empty = model.replay_buffer
+            model.load_replay_buffer(buffer)
+            saved = getattr(model.replay_buffer, "saved_at_step", None)  # None: saved before buffers were marked
+            if saved is not None and saved > model.num_timesteps:
+                # a branch from an earlier checkpoint: the newest buffer holds transitions from its future (an older
+                # buffer, of a checkpoint whose own buffer save was killed, is only some transitions short: loaded)
+                model.replay_buffer = empty
+                print(
+                    f"the replay buffer beside {self.resume_from} was saved at step {saved}, the model's is "
+                    f"{model.num_timesteps}: resuming with an empty one"
+                )
+                return model
+            print(f"loaded replay buffer {buffer} ({model.replay_buffer.size()} transitions)")
+            self.restore_frontier_counts(env, buffer.with_name(FRONTIER_COUNTS_NAME))
             return model
         return make_model(self.args.algo, self.hyperparams, env, self.args.seed, self.args.device, self.args.verbose, tb)
 
@@ -368,6 +393,12 @@ class Run:
         print(f"{how} at {model.num_timesteps} steps after {hours} of training{missed}: saved {final}{best}")
 
     def execute(self) -> int:
+        if self.steps <= 0:  # before touching the run folder
+            print(
+                f"{self.resume_from} is at {self.done_steps} steps, the run's total is "
+                f"{self.hyperparams['n_timesteps']}: nothing to train (-n N trains N more)"
+            )
+            return 0
         self.write_records()
         env = self.make_env()
         exit_code = 0
@@ -375,7 +406,7 @@ class Run:
             model = self.make_model(env)
             callbacks = self.callbacks(model)
             self.install_signal_handlers()
-            steps = self.hyperparams["n_timesteps"]
+            steps = self.steps
             print(f"training {self.args.algo} on {self.args.env} for {steps} steps in {self.folder}")
             if callable(model.learning_rate):
                 print(schedule_line(model.learning_rate, model.num_timesteps, steps, self.resume_from is not None))

@@ -257,6 +257,41 @@ def test_a_run_started_from_a_zip_goes_on_from_its_steps_and_training_time(tiny_
     assert broken.returncode == 2 and re.fullmatch(expected, broken.stderr), broken.stderr
 
 
+def test_a_resume_without_n_goes_on_to_the_runs_total_along_the_same_schedule(tmp_path, run_main):
+    # the recipe's learning rate steps down at a fraction of the run's steps: a resume must not redraw it
+    first = train(tmp_path, "-n", 128, "--eval-freq", 0, "--save-freq", 64, "--save-replay-buffer", *TINY,
+                  "learning_rate:step_1e-3_5e-4_0.75")  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    run = tmp_path / "logs" / "ddqn" / f"{ENV}_1"
+    # a branch from its 64-step checkpoint, in a new folder, goes on to the run's 128, not 64 + 128
+    branch_root = tmp_path / "branch"
+    branch = run_cli("sb3_mario.train", "-i", run / "checkpoints" / "model_64_steps.zip", "-f", branch_root,
+                     "--vec-env", "dummy", "--verbose", 1, "--eval-freq", 0, "--save-replay-buffer")  # fmt: skip
+    assert branch.returncode == 0, branch.stderr[-2000:]
+    assert "for 64 steps" in branch.stdout
+    assert "learning rate 0.001, 0.0005 from step 96 (a step over steps 0 to 128)" in branch.stdout
+    # the folder's buffer was saved at step 128: a model at 64 does not train on transitions from its future
+    assert (
+        f"the replay buffer beside {run / 'checkpoints' / 'model_64_steps.zip'} was saved at step 128, the " in branch.stdout
+    )
+    assert "loaded replay buffer" not in branch.stdout
+    folder = branch_root / "ddqn" / f"{ENV}_1"
+    model = DDQN.load(folder / f"{ENV}.zip", device="cpu")
+    assert model.num_timesteps == 128 and model.learning_rate(0.2) == 5e-4
+    # at its total a resume has nothing to train: one line, exit 0, the folder untouched
+    commands = (folder / "command.txt").read_text()
+    done = run_main(train_main, "-i", folder, "--vec-env", "dummy")
+    assert done.returncode == 0 and done.stdout.endswith("nothing to train (-n N trains N more)\n"), done.stdout
+    assert (folder / "command.txt").read_text() == commands
+    # -n N trains N more (rl-zoo's -n with -i), and N more is the run's new total; its own buffer, of its step, loads
+    more = run_cli("sb3_mario.train", "-i", folder, "-n", 32, "--vec-env", "dummy", "--eval-freq", 0,
+                   "--save-replay-buffer")  # fmt: skip
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "loaded replay buffer" in more.stdout
+    assert DDQN.load(folder / f"{ENV}.zip", device="cpu").num_timesteps == 160
+    assert yaml.safe_load((folder / "config.yml").read_text())[ENV]["n_timesteps"] == 160
+
+
 def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path, run_main):
     result = train(tmp_path, "--algo", "dqn", "-n", 200, "--eval-freq", 0, *TINY)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,216 @@
+"""Lab-book tool: a screen of levers as paired branches of one saved run, and their held-out scores.
+
+Every arm goes on from the same saved state (the base run's final model, replay buffer and frontier counts, saved
+together at its stop) for the same steps, with its own ``-params`` and training seed; then every arm's last
+checkpoints play the same held-out protocol episodes::
+
+    python scripts/screen.py run SCREEN.yml     # trains the arms in turn; run it again to go on after a stop
+    python scripts/screen.py score SCREEN.yml   # the table: held-out flags per checkpoint, their sum and spread
+
+SCREEN.yml::
+
+    base: /work/runs/recipe/ddqn/SuperMarioBros-1-1-v0_1   # a stopped run folder (trained with --save-replay-buffer)
+    out: /work/runs/screen_800k                            # the arms' run folders go under out/<arm>/
+    steps: 50000                                           # env steps per arm
+    save_freq: 5000                                        # a checkpoint per ...: what `score` plays
+    seed: 1                                                # each arm's training seed unless it names its own
+    held_out: {seed: 1000023000, episodes: 20, checkpoints: 10}
+    arms:
+      control: {}
+      control_b: {seed: 2}                                 # the replicate pair: branch-to-branch noise
+      flag_reward: {params: ["env_kwargs:{flag_reward: 50.0}"]}
+
+Each arm is an ordinary run of ``python -m sb3_mario.train -i BASE_ZIP`` (its command is in its ``command.txt``, its
+output in ``out/<arm>.log``). ``score`` caches each checkpoint's episodes in ``out/<arm>/held_out.json``, so an
+interrupted score goes on; the table also gives each arm's level-start training flags (its Monitor CSV) and, after
+it, where its training episodes end (``python -m sb3_mario.plot --where``).
+
+Kept out of the package: it drives the CLI and reads run folders, a lab-book procedure rather than a library feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sb3_mario._io import atomic_write_text
+from sb3_mario.errors import Sb3MarioError, print_error
+from sb3_mario.evaluation import default_workers, evaluate_protocol
+from sb3_mario.plot import read_monitor, where_table
+from sb3_mario.runs import newest_model_in, read_model_data, read_num_timesteps
+
+HELD_OUT_DEFAULTS = {"seed": 1_000_023_000, "episodes": 20, "checkpoints": 10}
+CHECKPOINT = re.compile(r"model_(\d+)_steps\.zip$")
+
+
+def read_screen(path: Path) -> dict[str, Any]:
+    """The screen file, checked: the base run's final model and buffer exist, every arm names a seed and params."""
+    try:
+        screen = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise Sb3MarioError(f"{path}: unreadable ({type(exc).__name__})") from None
+    if not isinstance(screen, dict) or not isinstance(screen.get("arms"), dict) or not screen["arms"]:
+        raise Sb3MarioError(f"{path}: needs base, out, steps, save_freq and a mapping of arms")
+    for key in ("base", "out", "steps", "save_freq"):
+        if key not in screen:
+            raise Sb3MarioError(f"{path}: missing {key!r}")
+    base = Path(screen["base"])
+    args = yaml.safe_load((base / "args.yml").read_text()) if (base / "args.yml").is_file() else {}
+    screen["env"] = args.get("env", "SuperMarioBros-1-1-v0")
+    screen["algo"] = args.get("algo", "ddqn")
+    screen["base_zip"] = base / f"{screen['env']}.zip"
+    if not screen["base_zip"].is_file() or not (base / "checkpoints" / "replay_buffer.pkl").is_file():
+        raise Sb3MarioError(f"{base}: needs its final model and checkpoints/replay_buffer.pkl (a run stopped with both)")
+    screen["base_steps"] = int(read_model_data(screen["base_zip"])["num_timesteps"])
+    screen["held_out"] = {**HELD_OUT_DEFAULTS, **(screen.get("held_out") or {})}
+    for name, arm in screen["arms"].items():
+        arm = screen["arms"][name] = dict(arm or {})
+        arm.setdefault("seed", screen.get("seed", 1))
+        arm.setdefault("params", [])
+        if not isinstance(arm["params"], list) or not all(isinstance(p, str) for p in arm["params"]):
+            raise Sb3MarioError(f"{path}: arm {name!r}: params must be a list of -params strings")
+    return screen
+
+
+def arm_run(screen: dict[str, Any], name: str) -> Path:
+    """The run folder of arm ``name``."""
+    return Path(screen["out"]) / name / screen["algo"] / f"{screen['env']}_1"
+
+
+def run_arms(screen: dict[str, Any]) -> None:
+    """Train each arm to ``base_steps + steps`` in turn; an arm stopped part-way goes on in its folder."""
+    target = screen["base_steps"] + int(screen["steps"])
+    for name, arm in screen["arms"].items():
+        folder = arm_run(screen, name)
+        try:
+            done: int | None = read_num_timesteps(newest_model_in(folder))
+        except Sb3MarioError:  # no model there yet: the arm starts from the base
+            done = None
+        if done is not None and done >= target:
+            print(f"{name}: done ({done} steps)")
+            continue
+        common = ["--save-freq", str(screen["save_freq"]), "--save-replay-buffer", "--eval-freq", "0"]
+        if done is None:
+            source = ["-i", str(screen["base_zip"]), "-f", str(Path(screen["out"]) / name), "-n", str(screen["steps"])]
+            params = ["-params", *arm["params"]] if arm["params"] else []
+        else:  # its folder's config.yml holds its params and total
+            source, params = ["-i", str(folder)], []
+        command = [sys.executable, "-m", "sb3_mario.train", "--algo", screen["algo"], "--env", screen["env"]]
+        command += [*source, "--seed", str(arm["seed"]), *common, *params]
+        print(f"{name}: {' '.join(command[1:])}", flush=True)
+        log = Path(screen["out"]) / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+        if code != 0:
+            raise Sb3MarioError(f"arm {name!r} exited {code}: see {log}")
+
+
+def checkpoints(screen: dict[str, Any], name: str) -> list[tuple[int, Path]]:
+    """The arm's last ``held_out.checkpoints`` checkpoints after the base's step, as (step, path)."""
+    found = []
+    for path in (arm_run(screen, name) / "checkpoints").glob("model_*_steps.zip"):
+        match = CHECKPOINT.search(path.name)
+        if match and int(match.group(1)) > screen["base_steps"]:
+            found.append((int(match.group(1)), path))
+    return sorted(found)[-int(screen["held_out"]["checkpoints"]) :]
+
+
+def score_arm(screen: dict[str, Any], name: str, workers: int) -> dict[str, dict[str, Any]]:
+    """Each checkpoint's held-out episodes (flags, mean x, action shares), cached in ``<out>/<arm>/held_out.json``."""
+    from stable_baselines3 import DQN
+
+    from sb3_mario import DDQN
+
+    held = screen["held_out"]
+    cache = Path(screen["out"]) / name / "held_out.json"
+    scores: dict[str, dict[str, Any]] = json.loads(cache.read_text()) if cache.is_file() else {}
+    key = f"seed {held['seed']}, {held['episodes']} episodes"
+    for step, path in checkpoints(screen, name):
+        done = scores.get(str(step))
+        if done is not None and done.get("episodes_of") == key:
+            continue
+        model = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")
+        result = evaluate_protocol(model, model.mario_env, int(held["episodes"]), int(held["seed"]), n_workers=workers)
+        scores[str(step)] = {
+            "episodes_of": key,
+            "flags": result.flags,
+            "n": result.n,
+            "mean_x": result.mean_x,
+            "shares": list(result.action_shares),
+        }
+        atomic_write_text(cache, json.dumps(scores, indent=1))
+        print(f"{name} at {step}: {result.summary()}", flush=True)
+    return scores
+
+
+def table(screen: dict[str, Any], workers: int) -> str:
+    """The Markdown table of every arm, then each arm's ``--where`` table."""
+    lines = [
+        f"Held-out: {screen['held_out']['episodes']} protocol episodes from seed {screen['held_out']['seed']} on each "
+        f"of the last {screen['held_out']['checkpoints']} checkpoints; base {screen['base_zip']} at "
+        f"{screen['base_steps']} steps, {screen['steps']} steps per arm.",
+        "",
+        "| arm | seed | params | held-out flags per checkpoint | sum | spread (min-max, sd) | mean x | "
+        "level-start training flags | greedy shares |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    wheres = []
+    for name, arm in screen["arms"].items():
+        scores = score_arm(screen, name, workers)
+        rows = [scores[str(step)] for step, _ in checkpoints(screen, name) if str(step) in scores]
+        if not rows:
+            lines.append(f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | no checkpoints | | | | | |")
+            continue
+        flags = np.array([r["flags"] for r in rows])
+        episodes = sum(r["n"] for r in rows)
+        shares = np.mean([r["shares"] for r in rows], axis=0)
+        folder = arm_run(screen, name)
+        try:
+            monitor = read_monitor(folder)
+        except Sb3MarioError:  # no training episode finished
+            training = "-"
+        else:
+            level = ~monitor["restart"]
+            flagged = int(monitor["flag"][level].sum())
+            training = f"{flagged}/{int(level.sum())} ({flagged / max(int(level.sum()), 1):.1%})"
+            wheres.append(where_table(folder, step_window=int(screen["steps"])))
+        lines.append(
+            f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | {' '.join(map(str, flags))} | "
+            f"{flags.sum()}/{episodes} | {flags.min()}-{flags.max()}, {flags.std():.1f} | "
+            f"{np.mean([r['mean_x'] for r in rows]):.0f} | {training} | {' / '.join(f'{s:.0%}' for s in shares)} |"
+        )
+    return "\n".join(lines) + "\n\n" + "\n\n".join(wheres)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python scripts/screen.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["run", "score"], help="run: train the arms; score: the held-out table")
+    p.add_argument("screen", type=Path, help="the screen's YAML")
+    p.add_argument("--workers", type=int, default=default_workers(), help="evaluation processes (default: the cores)")
+    args = p.parse_args(argv)
+    try:
+        screen = read_screen(args.screen)
+        if args.what == "run":
+            run_arms(screen)
+        else:
+            print(table(screen, args.workers))
+    except Sb3MarioError as exc:
+        print_error(exc)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped: run it again to go on", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""scripts/screen.py: paired branches of one saved run on the real emulator, resumable, and their held-out table."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from test_train import ENV, TINY, train
+
+from sb3_mario import DDQN
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "screen.py"
+
+
+@pytest.fixture(scope="module")
+def screen_module():
+    spec = importlib.util.spec_from_file_location("screen", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("base")
+    # 16-step episodes: each arm's 32 steps finish some (its level-start training flags, its --where table)
+    result = train(tmp, "-n", 64, "--eval-freq", 0, "--save-replay-buffer", *TINY, "env_kwargs:{max_episode_steps: 16}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return tmp / "logs" / "ddqn" / f"{ENV}_1"
+
+
+def write_screen(tmp_path, base, **arms):
+    screen = {
+        "base": str(base),
+        "out": str(tmp_path / "screen"),
+        "steps": 32,
+        "save_freq": 16,
+        "seed": 1,
+        "held_out": {"seed": 7, "episodes": 1, "checkpoints": 2},
+        "arms": arms,
+    }
+    path = tmp_path / "screen.yml"
+    path.write_text(yaml.safe_dump(screen))
+    return path
+
+
+def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_same_episodes(
+    screen_module, base, tmp_path, run_main
+):
+    path = write_screen(tmp_path, base, control={}, control_b={"seed": 2}, gamma={"params": ["gamma:0.95"]})
+    assert run_main(screen_module.main, "run", path).returncode == 0
+    out = tmp_path / "screen"
+    for arm, gamma in (("control", 0.99), ("control_b", 0.99), ("gamma", 0.95)):
+        run = out / arm / "ddqn" / f"{ENV}_1"
+        model = DDQN.load(run / f"{ENV}.zip", device="cpu")
+        assert model.num_timesteps == 64 + 32 and model.gamma == gamma
+        log = (out / f"{arm}.log").read_text()
+        # every arm starts from the base's buffer, which was saved at the base model's step
+        assert f"loaded replay buffer {base / 'checkpoints' / 'replay_buffer.pkl'} (64 transitions)" in log
+        assert "the replay buffer beside" not in log
+    assert "--seed 2" in (out / "control_b" / "ddqn" / f"{ENV}_1" / "command.txt").read_text()
+    # an arm whose folder is short of its steps goes on there (its own config.yml has its params and total)
+    gamma_run = out / "gamma" / "ddqn" / f"{ENV}_1"
+    for name in (f"{ENV}.zip", "checkpoints/model_96_steps.zip", "checkpoints/replay_buffer.pkl"):
+        (gamma_run / name).unlink()  # as if stopped at its checkpoint at 64 + 16 (a kill before the buffer's save)
+    again = run_main(screen_module.main, "run", path)
+    assert again.returncode == 0 and "control: done (96 steps)" in again.stdout
+    assert f"-i {gamma_run} --seed 1" in again.stdout
+    resumed = DDQN.load(gamma_run / f"{ENV}.zip", device="cpu")
+    assert resumed.num_timesteps == 96 and resumed.gamma == 0.95
+
+    scored = run_main(screen_module.main, "score", path, "--workers", "1")
+    assert scored.returncode == 0, scored.stderr
+    rows = {line.split(" | ")[0][2:]: line for line in scored.stdout.splitlines() if line.startswith("| ")}
+    assert set(rows) >= {"control", "control_b", "gamma"}
+    assert rows["gamma"].startswith("| gamma | 1 | gamma:0.95 | ")
+    for arm in ("control", "control_b", "gamma"):
+        cache = json.loads((out / arm / "held_out.json").read_text())
+        assert sorted(cache) == ["80", "96"]  # the last 2 checkpoints after the base's 64 steps
+        assert all(entry["n"] == 1 and entry["episodes_of"] == "seed 7, 1 episodes" for entry in cache.values())
+        flags = " ".join(str(cache[step]["flags"]) for step in ("80", "96"))
+        assert f" | {flags} | " in rows[arm]
+    assert "where training episodes end" in scored.stdout
+
+
+def test_a_base_without_its_buffer_is_one_line(screen_module, tmp_path, run_main):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    result = run_main(screen_module.main, "run", write_screen(tmp_path, folder, control={}))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "needs its final model and checkpoints/replay_buffer.pkl" in result.stderr
