@@ -111,6 +111,20 @@ class ProtocolResult:
     def __add__(self, other: ProtocolResult) -> ProtocolResult:
         return ProtocolResult(self.episodes + other.episodes)
 
+    def flag_interval(self, z: float = 1.959964) -> tuple[float, float]:
+        """The Wilson score interval of the flag rate (``z`` 1.96: 95 %), which stays inside [0, 1] and is not empty at
+        0 or n flags (the normal approximation is both). By hand: numpy has no binomial interval, and the package
+        does not depend on scipy or statsmodels for one formula.
+
+        :param z: the standard normal quantile of the interval's two-sided confidence
+        """
+        if not self.n:
+            return (0.0, 1.0)
+        p, n = self.flag_rate, self.n
+        center = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return (max(0.0, center - half), min(1.0, center + half))
+
     def summary(self) -> str:
         return f"{self.flags}/{self.n} flags ({self.flag_rate:.0%}), mean x {self.mean_x:.0f}"
 

@@ -48,3 +48,17 @@ def test_bad_input_is_one_line(baselines, run_main):
         result = run_main(baselines.main, *argv)
         last = result.stderr.strip().splitlines()[-1]  # argparse prints its usage lines first
         assert result.returncode == 2 and message in last and "Traceback" not in result.stderr, argv
+
+
+def test_models_are_scored_first_then_the_baselines_in_their_settings_on_the_same_episodes(baselines, run_main):
+    # the shipped hop model (repeat_jump on): only its own repeat_jump's baselines; each row with its Wilson interval,
+    # greedy shares and the episode without sticky actions or no-ops
+    shipped = Path(baselines.__file__).resolve().parents[1] / "sb3_mario" / "pretrained" / "SuperMarioBros-1-1-v0.zip"
+    result = run_main(baselines.main, str(shipped), "--episodes", "1", "--seed", "7", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r[0] for r in rows] == [f"| {shipped}", "| always [right]", "| always [right, A]"]
+    assert all(r[1] == "on" for r in rows)
+    assert rows[0][2:] == ["1/1", "3161", "21%-100%", "[right] 0%, [right, A] 100%", "flag, x 3161 |"]
+    assert rows[1][2] == "0/1" and rows[1][4] == "0%-79%" and rows[1][5] == "[right] 100%, [right, A] 0%"
+    assert rows[2][2:5] == ["1/1", "3161", "21%-100%"]

@@ -88,6 +88,11 @@ def test_score_and_summary_by_hand():
     assert mixed.action_shares == (0.5, 0.5)  # 6 of 12 steps each: pooled over steps, not averaged per episode
     assert ProtocolResult((EpisodeResult(0, True, 3161, 8, 0, 1.0, (2, 6)),)).action_mix() == "action 0 25%, action 1 75%"
     assert a.action_shares == () and a.action_mix() == ""  # episodes built without action counts
+    # Wilson 95 % intervals, by hand: 8/20 -> center (0.4 + 1.92/20) / 1.192 = 0.4161, half 1.96 x 0.12 / 1.192 = 0.1973
+    eight = ProtocolResult((episode(True, 3161),) * 8 + (episode(False, 900),) * 12)
+    assert eight.flag_interval() == pytest.approx((0.2188, 0.6134), abs=1e-4)
+    assert ProtocolResult((episode(False, 900),) * 20).flag_interval() == pytest.approx((0.0, 0.1611), abs=1e-4)
+    assert ProtocolResult((episode(True, 3161),) * 20).flag_interval() == pytest.approx((0.8389, 1.0), abs=1e-4)
     with pytest.raises(ValueError):
         evaluate_protocol(Constant(0), {"env_id": ENV}, n_episodes=0, seed=0)
 
