@@ -40,8 +40,10 @@ def save_replay_buffer(model: Any, path: str | Path) -> Path:
     frontier starts, the archives' counts beside it (:data:`~sb3_mario.runs.FRONTIER_COUNTS_NAME`, what a resume
     restores with the buffer)."""
     path = Path(path)
-    # the step it was saved at travels in the pickle: a resume from another step's model leaves it (train.py)
-    model.replay_buffer.saved_at_step = int(model.num_timesteps)
+    # the step it was saved at travels in the pickle: a resume from an earlier step's model leaves it (train.py)
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is not None:
+        buffer.saved_at_step = int(model.num_timesteps)
     with atomic_path(path) as tmp:
         model.save_replay_buffer(tmp)
     env = model.get_env() if hasattr(model, "get_env") else None
