@@ -15,6 +15,7 @@ SCREEN.yml::
     save_freq: 5000                                        # a checkpoint per ...: what `score` plays
     seed: 1                                                # each arm's training seed unless it names its own
     held_out: {seed: 1000023000, episodes: 20, checkpoints: 10}
+    arm_hours: 10                                          # each arm's training-time cap, beyond the base's
     arms:
       control: {}
       control_b: {seed: 2}                                 # the replicate pair: branch-to-branch noise
@@ -69,7 +70,9 @@ def read_screen(path: Path) -> dict[str, Any]:
     screen["base_zip"] = base / f"{screen['env']}.zip"
     if not screen["base_zip"].is_file() or not (base / "checkpoints" / "replay_buffer.pkl").is_file():
         raise Sb3MarioError(f"{base}: needs its final model and checkpoints/replay_buffer.pkl (a run stopped with both)")
-    screen["base_steps"] = int(read_model_data(screen["base_zip"])["num_timesteps"])
+    data = read_model_data(screen["base_zip"])
+    screen["base_steps"] = int(data["num_timesteps"])
+    screen["base_hours"] = float(data.get("training_seconds") or 0.0) / 3600
     screen["held_out"] = {**HELD_OUT_DEFAULTS, **(screen.get("held_out") or {})}
     for name, arm in screen["arms"].items():
         arm = screen["arms"][name] = dict(arm or {})
@@ -97,7 +100,10 @@ def run_arms(screen: dict[str, Any]) -> None:
         if done is not None and done >= target:
             print(f"{name}: done ({done} steps)")
             continue
+        # --max-hours counts the base's training time too: each arm gets arm_hours on top of it
+        hours = screen["base_hours"] + float(screen.get("arm_hours", 10.0))
         common = ["--save-freq", str(screen["save_freq"]), "--save-replay-buffer", "--eval-freq", "0"]
+        common += ["--max-hours", f"{hours:.4f}"]
         if done is None:
             source = ["-i", str(screen["base_zip"]), "-f", str(Path(screen["out"]) / name), "-n", str(screen["steps"])]
             params = ["-params", *arm["params"]] if arm["params"] else []
@@ -138,7 +144,7 @@ def score_arm(screen: dict[str, Any], name: str, workers: int) -> dict[str, dict
         done = scores.get(str(step))
         if done is not None and done.get("episodes_of") == key:
             continue
-        model = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")
+        model: Any = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")  # with its mario_env
         result = evaluate_protocol(model, model.mario_env, int(held["episodes"]), int(held["seed"]), n_workers=workers)
         scores[str(step)] = {
             "episodes_of": key,

@@ -59,7 +59,11 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
         # every arm starts from the base's buffer, which was saved at the base model's step
         assert f"loaded replay buffer {base / 'checkpoints' / 'replay_buffer.pkl'} (64 transitions)" in log
         assert "the replay buffer beside" not in log
-    assert "--seed 2" in (out / "control_b" / "ddqn" / f"{ENV}_1" / "command.txt").read_text()
+    command = (out / "control_b" / "ddqn" / f"{ENV}_1" / "command.txt").read_text()
+    assert "--seed 2" in command
+    # --max-hours is cumulative: the base's training time plus the arm's own 10 h
+    hours = DDQN.load(base / f"{ENV}.zip", device="cpu").training_seconds / 3600
+    assert f"--max-hours {hours + 10:.4f}" in command
     # an arm whose folder is short of its steps goes on there (its own config.yml has its params and total)
     gamma_run = out / "gamma" / "ddqn" / f"{ENV}_1"
     for name in (f"{ENV}.zip", "checkpoints/model_96_steps.zip", "checkpoints/replay_buffer.pkl"):
