@@ -1,11 +1,21 @@
+import importlib.util
 import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+def load_script(name):
+    """``scripts/<name>.py`` as a module: the lab-book tools are scripts, not part of the package."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)

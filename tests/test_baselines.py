@@ -1,19 +1,14 @@
 """scripts/baselines.py: the constant policies and hop cycles a result is scored beside, on the real emulator."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "baselines.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def baselines():
-    spec = importlib.util.spec_from_file_location("baselines", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("baselines")
 
 
 def test_hop_cycle_jumps_k_minus_1_steps_then_runs_and_restarts_each_episode(baselines):

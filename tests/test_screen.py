@@ -1,24 +1,18 @@
 """scripts/screen.py: paired branches of one saved run on the real emulator, resumable, and their held-out table."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 from test_train import ENV, TINY, train
 
 from sb3_mario import DDQN
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "screen.py"
-
 
 @pytest.fixture(scope="module")
 def screen_module():
-    spec = importlib.util.spec_from_file_location("screen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("screen")
 
 
 @pytest.fixture(scope="module")
