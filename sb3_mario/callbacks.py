@@ -35,19 +35,27 @@ def save_model(model: Any, path: str | Path) -> Path:
     return path
 
 
-def save_replay_buffer(model: Any, path: str | Path) -> Path:
+def save_replay_buffer(model: Any, path: str | Path, archive_counts: bool = True) -> Path:
     """``model.save_replay_buffer`` atomically, the buffer marked with the model's step (``saved_at_step``); with
     frontier starts, the archives' counts beside it (:data:`~sb3_mario.runs.FRONTIER_COUNTS_NAME`, what a resume
-    restores with the buffer)."""
+    restores with the buffer).
+
+    :param archive_counts: ask the env workers for the counts; ``False`` after a worker died (the counts file, if
+        any, stays that of the last checkpoint)
+    :raises EOFError: an env worker process died before it gave its counts (not an ``OSError``: no write failed)
+    """
     path = Path(path)
+    env = model.get_env() if archive_counts and hasattr(model, "get_env") else None
+    try:  # asked first: a dead worker leaves the buffer and counts on disk as they were
+        counts = vec_archive_counts(env) if env is not None else None
+    except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+        raise EOFError(f"an env worker process died ({type(exc).__name__})") from exc
     # the step it was saved at travels in the pickle: a resume from an earlier step's model leaves it (train.py)
     buffer = getattr(model, "replay_buffer", None)
     if buffer is not None:
         buffer.saved_at_step = int(model.num_timesteps)
     with atomic_path(path) as tmp:
         model.save_replay_buffer(tmp)
-    env = model.get_env() if hasattr(model, "get_env") else None
-    counts = vec_archive_counts(env) if env is not None else None
     if counts is not None:
         with atomic_path(path.with_name(FRONTIER_COUNTS_NAME)) as tmp:
             tmp.write_bytes(pickle.dumps(counts))

@@ -349,9 +349,9 @@ class Run:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
-    def save_final(self, model: OffPolicyAlgorithm) -> Path:
+    def save_final(self, model: OffPolicyAlgorithm, worker_died: bool = False) -> Path:
         """Save the final model (and buffer); an unwritable file is a :class:`SaveError` naming the last good
-        checkpoint."""
+        checkpoint. After a worker died, the frontier counts beside the buffer stay those of the last checkpoint."""
         path = self.run.final_model(self.args.env)
         try:
             save_model(model, path)
@@ -363,7 +363,7 @@ class Run:
         if self.args.save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
             buffer = self.run.replay_buffer
             try:
-                save_replay_buffer(model, buffer)
+                save_replay_buffer(model, buffer, archive_counts=not worker_died)
             except OSError as exc:
                 needed = replay_buffer_nbytes(model.replay_buffer)
                 raise SaveError(describe_write_error(buffer, exc, needed) + f"; the final model {path} was saved") from None
@@ -426,7 +426,7 @@ class Run:
                     file=sys.stderr,
                 )
                 exit_code = 1
-            final = self.save_final(model)
+            final = self.save_final(model, worker_died=exit_code == 1)
             self.report(model, final)
         finally:
             close_workers(kill=True)  # the evaluation's worker processes, if any

@@ -74,13 +74,29 @@ def read_screen(path: Path) -> dict[str, Any]:
     screen["base_steps"] = int(data["num_timesteps"])
     screen["base_hours"] = float(data.get("training_seconds") or 0.0) / 3600
     screen["held_out"] = {**HELD_OUT_DEFAULTS, **(screen.get("held_out") or {})}
+    rate = base_rate(data)
     for name, arm in screen["arms"].items():
         arm = screen["arms"][name] = dict(arm or {})
         arm.setdefault("seed", screen.get("seed", 1))
         arm.setdefault("params", [])
         if not isinstance(arm["params"], list) or not all(isinstance(p, str) for p in arm["params"]):
             raise Sb3MarioError(f"{path}: arm {name!r}: params must be a list of -params strings")
+        if rate is not None and not any(p.partition(":")[0].strip() == "learning_rate" for p in arm["params"]):
+            arm["params"] = [f"learning_rate:{rate:g}", *arm["params"]]
     return screen
+
+
+def base_rate(data: dict[str, Any]) -> float | None:
+    """The learning rate the base run had at its stop, when it is a schedule (None for a constant).
+
+    An arm is ``-i BASE -n STEPS``, whose total is the base's steps + STEPS: a schedule over that total is not the
+    base run's own (the recipe's step at 0.64 of 2M would fall at 0.64 of 706k, i.e. at once). So every arm that
+    does not set its own goes on at the rate the base run had at its step, held for the arm's few steps.
+    """
+    schedule = data.get("learning_rate")
+    if not callable(schedule):
+        return None
+    return float(schedule(float(data.get("_current_progress_remaining", 1.0))))
 
 
 def arm_run(screen: dict[str, Any], name: str) -> Path:

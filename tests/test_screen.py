@@ -18,8 +18,10 @@ def screen_module():
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("base")
-    # 16-step episodes: each arm's 32 steps finish some (its level-start training flags, its --where table)
-    result = train(tmp, "-n", 64, "--eval-freq", 0, "--save-replay-buffer", *TINY, "env_kwargs:{max_episode_steps: 16}")
+    # 16-step episodes: each arm's 32 steps finish some (its level-start training flags, its --where table); a
+    # learning rate that steps from 1e-3 to 2e-4 at 0.9 of the base's 64 steps, so at its stop it is 2e-4
+    step = "learning_rate:step_1e-3_2e-4_0.9"
+    result = train(tmp, "-n", 64, "--eval-freq", 0, "--save-replay-buffer", *TINY, "env_kwargs:{max_episode_steps: 16}", step)
     assert result.returncode == 0, result.stderr[-2000:]
     return tmp / "logs" / "ddqn" / f"{ENV}_1"
 
@@ -42,13 +44,17 @@ def write_screen(tmp_path, base, **arms):
 def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_same_episodes(
     screen_module, base, tmp_path, run_main
 ):
-    path = write_screen(tmp_path, base, control={}, control_b={"seed": 2}, gamma={"params": ["gamma:0.95"]})
+    gamma = {"params": ["gamma:0.95", "learning_rate:5e-4"]}
+    path = write_screen(tmp_path, base, control={}, control_b={"seed": 2}, gamma=gamma)
     assert run_main(screen_module.main, "run", path).returncode == 0
     out = tmp_path / "screen"
-    for arm, gamma in (("control", 0.99), ("control_b", 0.99), ("gamma", 0.95)):
+    for arm, gamma, rate in (("control", 0.99, 2e-4), ("control_b", 0.99, 2e-4), ("gamma", 0.95, 5e-4)):
         run = out / arm / "ddqn" / f"{ENV}_1"
         model = DDQN.load(run / f"{ENV}.zip", device="cpu")
         assert model.num_timesteps == 64 + 32 and model.gamma == gamma
+        # the base's rate at its stop, not its schedule redrawn over the arm's total of 96 (1e-3 until step 86),
+        # unless the arm sets its own
+        assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(rate)
         log = (out / f"{arm}.log").read_text()
         # every arm starts from the base's buffer, which was saved at the base model's step
         assert f"loaded replay buffer {base / 'checkpoints' / 'replay_buffer.pkl'} (64 transitions)" in log
@@ -72,7 +78,8 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
     assert scored.returncode == 0, scored.stderr
     rows = {line.split(" | ")[0][2:]: line for line in scored.stdout.splitlines() if line.startswith("| ")}
     assert set(rows) >= {"control", "control_b", "gamma"}
-    assert rows["gamma"].startswith("| gamma | 1 | gamma:0.95 | ")
+    assert rows["control"].startswith("| control | 1 | learning_rate:0.0002 | ")
+    assert rows["gamma"].startswith("| gamma | 1 | gamma:0.95 learning_rate:5e-4 | ")
     for arm in ("control", "control_b", "gamma"):
         cache = json.loads((out / arm / "held_out.json").read_text())
         assert sorted(cache) == ["80", "96"]  # the last 2 checkpoints after the base's 64 steps
