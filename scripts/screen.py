@@ -174,6 +174,17 @@ def score_arm(screen: dict[str, Any], name: str, workers: int) -> dict[str, dict
     return scores
 
 
+def arm_speed(screen: dict[str, Any], name: str) -> str:
+    """The arm's own training time and env steps per second (its newest model's, less the base's), or ``-``."""
+    try:
+        data = read_model_data(newest_model_in(arm_run(screen, name)))
+    except Sb3MarioError:
+        return "-"
+    seconds = float(data.get("training_seconds") or 0.0) - screen["base_hours"] * 3600
+    steps = int(data["num_timesteps"]) - screen["base_steps"]
+    return f"{seconds / 3600:.2f} ({steps / seconds:.0f})" if seconds > 0 and steps > 0 else "-"
+
+
 def table(screen: dict[str, Any], workers: int) -> str:
     """The Markdown table of every arm, then each arm's ``--where`` table."""
     lines = [
@@ -182,15 +193,15 @@ def table(screen: dict[str, Any], workers: int) -> str:
         f"{screen['base_steps']} steps, {screen['steps']} steps per arm.",
         "",
         "| arm | seed | params | held-out flags per checkpoint | sum | spread (min-max, sd) | mean x | "
-        "level-start training flags | greedy shares |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "level-start training flags | greedy shares | training h (env steps/s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     wheres = []
     for name, arm in screen["arms"].items():
         scores = score_arm(screen, name, workers)
         rows = [scores[str(step)] for step, _ in checkpoints(screen, name) if str(step) in scores]
         if not rows:
-            lines.append(f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | no checkpoints | | | | | |")
+            lines.append(f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | no checkpoints | | | | | | |")
             continue
         flags = np.array([r["flags"] for r in rows])
         episodes = sum(r["n"] for r in rows)
@@ -208,7 +219,8 @@ def table(screen: dict[str, Any], workers: int) -> str:
         lines.append(
             f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | {' '.join(map(str, flags))} | "
             f"{flags.sum()}/{episodes} | {flags.min()}-{flags.max()}, {flags.std():.1f} | "
-            f"{np.mean([r['mean_x'] for r in rows]):.0f} | {training} | {' / '.join(f'{s:.0%}' for s in shares)} |"
+            f"{np.mean([r['mean_x'] for r in rows]):.0f} | {training} | {' / '.join(f'{s:.0%}' for s in shares)} | "
+            f"{arm_speed(screen, name)} |"
         )
     return "\n".join(lines) + "\n\n" + "\n\n".join(wheres)
 

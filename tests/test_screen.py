@@ -1,6 +1,7 @@
 """scripts/screen.py: paired branches of one saved run on the real emulator, resumable, and their held-out table."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -86,6 +87,7 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
         assert all(entry["n"] == 1 and entry["episodes_of"] == "seed 7, 1 episodes" for entry in cache.values())
         flags = " ".join(str(cache[step]["flags"]) for step in ("80", "96"))
         assert f" | {flags} | " in rows[arm]
+        assert re.search(r" \| \d+\.\d\d \(\d+\) \|$", rows[arm])  # its own training hours (env steps/s)
     assert "where training episodes end" in scored.stdout
 
 
