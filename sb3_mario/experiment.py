@@ -78,14 +78,24 @@ def make_model(
 
 
 def resume_model(
-    algo: str, path: str | Path, changes: dict[str, Any], env: VecEnv | None = None, **load_kwargs: Any
+    algo: str,
+    path: str | Path,
+    changes: dict[str, Any],
+    env: VecEnv | None = None,
+    seed: int | None = None,
+    **load_kwargs: Any,
 ) -> OffPolicyAlgorithm:
     """A saved model of ``algo`` loaded to go on training, with ``changes`` (validated hyperparameters whose resume
     rule is ``"model"``) acting where they live: a key of a mapping argument (``ez_greedy_mu`` in
     ``exploration_kwargs`` ...) changes that key of the saved mapping; ``advantage_learning`` picks the class.
 
+    :param seed: the resumed run's seed, as rl-zoo passes it to ``load``: SB3's ``load`` seeds torch, numpy, the
+        action space and ``env`` with the model's ``seed``, which would otherwise be the saved run's (every branch
+        of one zip would then draw the same sticky actions, no-op starts and exploration, whatever ``--seed`` says)
     :param load_kwargs: passed to ``load`` (``device``, ``tensorboard_log`` ...)
     """
+    if seed is not None:
+        load_kwargs["seed"] = seed
     saved = {**read_model_data(path), **legacy_kwargs(path)}
     kwargs = build_kwargs(algo, changes)
     for key, value in kwargs.items():

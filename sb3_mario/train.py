@@ -264,7 +264,9 @@ class Run:
         if self.resume_from is not None:
             # rl-zoo's behaviour: hyperparameters given with -params replace the saved ones
             changes = {k: self.hyperparams[k] for k in self.changed_on_resume}
-            model = resume_model(self.args.algo, self.resume_from, changes, env, device=self.args.device, tensorboard_log=tb)
+            model = resume_model(
+                self.args.algo, self.resume_from, changes, env, self.args.seed, device=self.args.device, tensorboard_log=tb
+            )
             # a checkpoint's buffer is beside it; a run folder's final model has it with the checkpoints
             buffer = self.resume_from.parent / REPLAY_BUFFER_NAME
             if not buffer.is_file():

@@ -13,7 +13,9 @@ SCREEN.yml::
     out: /work/runs/screen_800k                            # the arms' run folders go under out/<arm>/
     steps: 50000                                           # env steps per arm
     save_freq: 5000                                        # a checkpoint per ...: what `score` plays
-    seed: 1                                                # each arm's training seed unless it names its own
+    seed: 0                                                # each arm's training seed unless it names its own
+                                                           # (default: the base's: every arm draws the same sticky
+                                                           # actions, no-op starts and exploration as the control)
     held_out: {seed: 1000023000, episodes: 20, checkpoints: 10}
     arm_hours: 10                                          # each arm's training-time cap, beyond the base's
     arms:
@@ -77,7 +79,7 @@ def read_screen(path: Path) -> dict[str, Any]:
     rate = base_rate(data)
     for name, arm in screen["arms"].items():
         arm = screen["arms"][name] = dict(arm or {})
-        arm.setdefault("seed", screen.get("seed", 1))
+        arm.setdefault("seed", screen.get("seed", int(data.get("seed") or 0)))
         arm.setdefault("params", [])
         if not isinstance(arm["params"], list) or not all(isinstance(p, str) for p in arm["params"]):
             raise Sb3MarioError(f"{path}: arm {name!r}: params must be a list of -params strings")

@@ -293,6 +293,25 @@ def test_a_resume_without_n_goes_on_to_the_runs_total_along_the_same_schedule(tm
     assert yaml.safe_load((folder / "config.yml").read_text())[ENV]["n_timesteps"] == 160
 
 
+def test_a_resume_draws_from_its_own_seed(tmp_path):
+    # SB3's load seeds everything with the saved model's seed: --seed must win, as with rl-zoo's -i
+    base = train(tmp_path, "-n", 64, "--eval-freq", 0, "--seed", 0, *TINY, "env_kwargs:{max_episode_steps: 16}")
+    assert base.returncode == 0, base.stderr[-2000:]
+    zip_path = tmp_path / "logs" / "ddqn" / f"{ENV}_1" / f"{ENV}.zip"
+    episodes = {}
+    for name, seed in (("a", 3), ("b", 4), ("c", 3)):
+        branch = train(tmp_path / name, "-i", zip_path, "-n", 64, "--eval-freq", 0, "--seed", seed)
+        assert branch.returncode == 0, branch.stderr[-2000:]
+        folder = tmp_path / name / "logs" / "ddqn" / f"{ENV}_1"
+        assert DDQN.load(folder / f"{ENV}.zip", device="cpu").seed == seed
+        monitor = read_monitor(folder)
+        episodes[name] = list(zip(monitor["steps"], monitor["return"], monitor["x_pos"]))
+        assert len(episodes[name]) >= 3
+    # another seed, other sticky actions and no-op starts; the same seed, the same run (one torch thread)
+    assert episodes["a"] != episodes["b"]
+    assert episodes["a"] == episodes["c"]
+
+
 def test_sb3_dqn_trains_from_its_1_1_entry_and_replays(tmp_path, run_main):
     result = train(tmp_path, "--algo", "dqn", "-n", 200, "--eval-freq", 0, *TINY)
     assert result.returncode == 0, result.stderr[-2000:]
