@@ -6,6 +6,7 @@ checkpoints play the same held-out protocol episodes::
 
     python scripts/screen.py run SCREEN.yml     # trains the arms in turn; run it again to go on after a stop
     python scripts/screen.py score SCREEN.yml   # the table: held-out flags per checkpoint, their sum and spread
+    python scripts/screen.py score SCREEN.yml --cached   # the same of the checkpoints scored so far, playing none
 
 SCREEN.yml::
 
@@ -148,8 +149,14 @@ def checkpoints(screen: dict[str, Any], name: str) -> list[tuple[int, Path]]:
     return sorted(found)[-int(screen["held_out"]["checkpoints"]) :]
 
 
-def score_arm(screen: dict[str, Any], name: str, workers: int) -> dict[str, dict[str, Any]]:
-    """Each checkpoint's held-out episodes (flags, mean x, action shares), cached in ``<out>/<arm>/held_out.json``."""
+def held_out_key(screen: dict[str, Any]) -> str:
+    """What a cached score was played on: a checkpoint scored on other episodes is scored again."""
+    return f"seed {screen['held_out']['seed']}, {screen['held_out']['episodes']} episodes"
+
+
+def score_arm(screen: dict[str, Any], name: str, workers: int, play: bool = True) -> dict[str, dict[str, Any]]:
+    """Each checkpoint's held-out episodes (flags, mean x, action shares), cached in ``<out>/<arm>/held_out.json``;
+    with ``play=False`` only what the cache has."""
     from stable_baselines3 import DQN
 
     from sb3_mario import DDQN
@@ -157,10 +164,10 @@ def score_arm(screen: dict[str, Any], name: str, workers: int) -> dict[str, dict
     held = screen["held_out"]
     cache = Path(screen["out"]) / name / "held_out.json"
     scores: dict[str, dict[str, Any]] = json.loads(cache.read_text()) if cache.is_file() else {}
-    key = f"seed {held['seed']}, {held['episodes']} episodes"
+    key = held_out_key(screen)
     for step, path in checkpoints(screen, name):
         done = scores.get(str(step))
-        if done is not None and done.get("episodes_of") == key:
+        if (done is not None and done.get("episodes_of") == key) or not play:
             continue
         model: Any = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")  # with its mario_env
         result = evaluate_protocol(model, model.mario_env, int(held["episodes"]), int(held["seed"]), n_workers=workers)
@@ -187,8 +194,9 @@ def arm_speed(screen: dict[str, Any], name: str) -> str:
     return f"{seconds / 3600:.2f} ({steps / seconds:.0f})" if seconds > 0 and steps > 0 else "-"
 
 
-def table(screen: dict[str, Any], workers: int) -> str:
-    """The Markdown table of every arm, then each arm's ``--where`` table."""
+def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
+    """The Markdown table of every arm, then each arm's ``--where`` table; with ``play=False``, of the checkpoints
+    already scored (a partial table: ``--cached``)."""
     lines = [
         f"Held-out: {screen['held_out']['episodes']} protocol episodes from seed {screen['held_out']['seed']} on each "
         f"of the last {screen['held_out']['checkpoints']} checkpoints; base {screen['base_zip']} at "
@@ -200,30 +208,31 @@ def table(screen: dict[str, Any], workers: int) -> str:
     ]
     wheres = []
     for name, arm in screen["arms"].items():
-        scores = score_arm(screen, name, workers)
+        scores = score_arm(screen, name, workers, play)
         rows = [scores[str(step)] for step, _ in checkpoints(screen, name) if str(step) in scores]
-        if not rows:
-            lines.append(f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | no checkpoints | | | | | | |")
-            continue
-        flags = np.array([r["flags"] for r in rows])
-        episodes = sum(r["n"] for r in rows)
-        shares = np.mean([r["shares"] for r in rows], axis=0)
+        rows = [row for row in rows if row.get("episodes_of") == held_out_key(screen)]
+        head = f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | "
         folder = arm_run(screen, name)
         try:
             monitor = read_monitor(folder)
-        except Sb3MarioError:  # no training episode finished
-            training = "-"
+        except Sb3MarioError:  # not started, or no training episode finished
+            lines.append(head + "no episodes yet | | | | | | |")
+            continue
+        level = ~monitor["restart"]
+        flagged = int(monitor["flag"][level].sum())
+        training = f"{flagged}/{int(level.sum())} ({flagged / max(int(level.sum()), 1):.1%})"
+        wheres.append(where_table(folder, step_window=int(screen["steps"])))
+        if rows:
+            flags = np.array([r["flags"] for r in rows])
+            shares = np.mean([r["shares"] for r in rows], axis=0)
+            held = (
+                f"{' '.join(map(str, flags))} | {flags.sum()}/{sum(r['n'] for r in rows)} | "
+                f"{flags.min()}-{flags.max()}, {flags.std():.1f} | {np.mean([r['mean_x'] for r in rows]):.0f} | "
+            )
+            greedy = " / ".join(f"{s:.0%}" for s in shares)
         else:
-            level = ~monitor["restart"]
-            flagged = int(monitor["flag"][level].sum())
-            training = f"{flagged}/{int(level.sum())} ({flagged / max(int(level.sum()), 1):.1%})"
-            wheres.append(where_table(folder, step_window=int(screen["steps"])))
-        lines.append(
-            f"| {name} | {arm['seed']} | {' '.join(arm['params']) or '-'} | {' '.join(map(str, flags))} | "
-            f"{flags.sum()}/{episodes} | {flags.min()}-{flags.max()}, {flags.std():.1f} | "
-            f"{np.mean([r['mean_x'] for r in rows]):.0f} | {training} | {' / '.join(f'{s:.0%}' for s in shares)} | "
-            f"{arm_speed(screen, name)} |"
-        )
+            held, greedy = "not scored | | | | ", "-"
+        lines.append(head + held + f"{training} | {greedy} | {arm_speed(screen, name)} |")
     return "\n".join(lines) + "\n\n" + "\n\n".join(wheres)
 
 
@@ -232,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=["run", "score"], help="run: train the arms; score: the held-out table")
     p.add_argument("screen", type=Path, help="the screen's YAML")
     p.add_argument("--workers", type=int, default=default_workers(), help="evaluation processes (default: the cores)")
+    p.add_argument("--cached", action="store_true", help="score: the table of the checkpoints scored so far, playing none")
     args = p.parse_args(argv)
     try:
         screen = read_screen(args.screen)
         if args.what == "run":
             run_arms(screen)
         else:
-            print(table(screen, args.workers))
+            print(table(screen, args.workers, play=not args.cached))
     except Sb3MarioError as exc:
         print_error(exc)
         return 2

@@ -75,6 +75,11 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
     resumed = DDQN.load(gamma_run / f"{ENV}.zip", device="cpu")
     assert resumed.num_timesteps == 96 and resumed.gamma == 0.95
 
+    # --cached plays nothing: the table of what is scored so far (nothing yet), with the training columns
+    cached = run_main(screen_module.main, "score", path, "--cached")
+    assert cached.returncode == 0 and not list(out.glob("*/held_out.json"))
+    assert "| control | 1 | learning_rate:0.0002 | not scored | | | | " in cached.stdout
+
     scored = run_main(screen_module.main, "score", path, "--workers", "1")
     assert scored.returncode == 0, scored.stderr
     rows = {line.split(" | ")[0][2:]: line for line in scored.stdout.splitlines() if line.startswith("| ")}
