@@ -24,10 +24,13 @@ SCREEN.yml::
       control_b: {seed: 2}                                 # the replicate pair: branch-to-branch noise
       flag_reward: {params: ["env_kwargs:{flag_reward: 50.0}"]}
 
-Each arm is an ordinary run of ``python -m sb3_mario.train -i BASE_ZIP`` (its command is in its ``command.txt``, its
-output in ``out/<arm>.log``). ``score`` caches each checkpoint's episodes in ``out/<arm>/held_out.json``, so an
-interrupted score goes on; the table also gives each arm's level-start training flags (its Monitor CSV) and, after
-it, where its training episodes end (``python -m sb3_mario.plot --where``).
+The first ``run`` copies the base's final model, replay buffer and frontier counts to ``out/base/`` (with
+``frozen_from.yml``: the folder and step they came from), and every arm and every later ``run`` or ``score`` reads that
+copy: the base run may go on (its folder's model and buffer move past the branch point) without changing the screen.
+Each arm is an ordinary run of ``python -m sb3_mario.train -i out/base/ENV.zip`` (its command is in its
+``command.txt``, its output in ``out/<arm>.log``). ``score`` caches each checkpoint's episodes in
+``out/<arm>/held_out.json``, so an interrupted score goes on; the table also gives each arm's level-start training
+flags (its Monitor CSV) and, after it, where its training episodes end (``python -m sb3_mario.plot --where``).
 
 Kept out of the package: it drives the CLI and reads run folders, a lab-book procedure rather than a library feature.
 """
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,15 +48,26 @@ from typing import Any
 
 import numpy as np
 import yaml
+from stable_baselines3.common.save_util import load_from_pkl
 
-from sb3_mario._io import atomic_write_text
+from sb3_mario._io import atomic_write_text, describe_write_error
 from sb3_mario.errors import Sb3MarioError, print_error
 from sb3_mario.evaluation import default_workers, evaluate_protocol
 from sb3_mario.plot import read_monitor, where_table
-from sb3_mario.runs import newest_model_in, read_model_data, read_num_timesteps
+from sb3_mario.portable import numpy2_pickles
+from sb3_mario.runs import (
+    CHECKPOINT_DIR,
+    FRONTIER_COUNTS_NAME,
+    REPLAY_BUFFER_NAME,
+    newest_model_in,
+    read_model_data,
+    read_num_timesteps,
+)
 
 HELD_OUT_DEFAULTS = {"seed": 1_000_023_000, "episodes": 20, "checkpoints": 10}
 CHECKPOINT = re.compile(r"model_(\d+)_steps\.zip$")
+FROZEN = "base"  # out/base/: the base's state as the arms branch from it
+FROZEN_FROM = "frozen_from.yml"  # in out/base/: the base folder and step it was copied from
 
 
 def read_screen(path: Path) -> dict[str, Any]:
@@ -66,12 +81,19 @@ def read_screen(path: Path) -> dict[str, Any]:
     for key in ("base", "out", "steps", "save_freq"):
         if key not in screen:
             raise Sb3MarioError(f"{path}: missing {key!r}")
-    base = Path(screen["base"])
+    base = frozen = Path(screen["out"]) / FROZEN
+    if (frozen / FROZEN_FROM).is_file():
+        origin = yaml.safe_load((frozen / FROZEN_FROM).read_text()) or {}
+        if Path(str(origin.get("base"))).resolve() != Path(screen["base"]).resolve():
+            raise Sb3MarioError(f"{frozen} is a copy of {origin.get('base')}, not of {screen['base']}: another out folder?")
+    else:  # not frozen yet: the base run's folder itself (run_arms copies it before the first arm)
+        base = Path(screen["base"])
     args = yaml.safe_load((base / "args.yml").read_text()) if (base / "args.yml").is_file() else {}
     screen["env"] = args.get("env", "SuperMarioBros-1-1-v0")
     screen["algo"] = args.get("algo", "ddqn")
     screen["base_zip"] = base / f"{screen['env']}.zip"
-    if not screen["base_zip"].is_file() or not (base / "checkpoints" / "replay_buffer.pkl").is_file():
+    screen["base_buffer"] = base / CHECKPOINT_DIR / REPLAY_BUFFER_NAME
+    if not screen["base_zip"].is_file() or not screen["base_buffer"].is_file():
         raise Sb3MarioError(f"{base}: needs its final model and checkpoints/replay_buffer.pkl (a run stopped with both)")
     data = read_model_data(screen["base_zip"])
     screen["base_steps"] = int(data["num_timesteps"])
@@ -102,13 +124,56 @@ def base_rate(data: dict[str, Any]) -> float | None:
     return float(schedule(float(data.get("_current_progress_remaining", 1.0))))
 
 
+def freeze_base(screen: dict[str, Any]) -> None:
+    """Copy the base's final model, args, replay buffer and frontier counts to ``out/base/`` (once, atomically: a
+    temporary folder renamed), and point the screen at the copy.
+
+    Written by hand: the arms must branch from one state even if the base run is resumed meanwhile, and a resumed run
+    overwrites its final model and its one replay buffer in place.
+    :raises Sb3MarioError: the base's buffer was not saved with its final model (the run went on after its stop), or
+        the copy failed (one line, with the space needed on a full disk)
+    """
+    frozen = Path(screen["out"]) / FROZEN
+    if (frozen / FROZEN_FROM).is_file():
+        return
+    with numpy2_pickles():
+        saved = getattr(load_from_pkl(screen["base_buffer"]), "saved_at_step", None)
+    if saved is not None and saved != screen["base_steps"]:
+        raise Sb3MarioError(
+            f"{screen['base']}: its replay buffer was saved at step {saved}, its final model at {screen['base_steps']} "
+            "(the run went on after its stop): stop it again, or branch from a copy saved at one step"
+        )
+    base_dir = screen["base_zip"].parent
+    files = [screen["base_zip"].name, "args.yml", f"{CHECKPOINT_DIR}/{REPLAY_BUFFER_NAME}"]
+    files.append(f"{CHECKPOINT_DIR}/{FRONTIER_COUNTS_NAME}")
+    tmp = frozen.with_name(f"{FROZEN}.tmp")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / CHECKPOINT_DIR).mkdir(parents=True)
+        for name in files:
+            if (base_dir / name).is_file():
+                shutil.copy2(base_dir / name, tmp / name)
+        origin = {"base": str(Path(screen["base"]).resolve()), "steps": screen["base_steps"]}
+        (tmp / FROZEN_FROM).write_text(yaml.safe_dump(origin))
+        shutil.rmtree(frozen, ignore_errors=True)  # a copy without frozen_from.yml is incomplete
+        tmp.rename(frozen)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise Sb3MarioError(describe_write_error(frozen, exc, screen["base_buffer"].stat().st_size)) from None
+    print(f"the base ({screen['base']} at {screen['base_steps']} steps) copied to {frozen}", flush=True)
+    screen["base_zip"] = frozen / screen["base_zip"].name
+    screen["base_buffer"] = frozen / CHECKPOINT_DIR / REPLAY_BUFFER_NAME
+
+
 def arm_run(screen: dict[str, Any], name: str) -> Path:
     """The run folder of arm ``name``."""
     return Path(screen["out"]) / name / screen["algo"] / f"{screen['env']}_1"
 
 
 def run_arms(screen: dict[str, Any]) -> None:
-    """Train each arm to ``base_steps + steps`` in turn; an arm stopped part-way goes on in its folder."""
+    """Train each arm to ``base_steps + steps`` in turn, from the frozen base; an arm stopped part-way goes on in its
+    folder."""
+    freeze_base(screen)
     target = screen["base_steps"] + int(screen["steps"])
     for name, arm in screen["arms"].items():
         folder = arm_run(screen, name)

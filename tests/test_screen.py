@@ -2,10 +2,12 @@
 
 import json
 import re
+import shutil
 
 import pytest
 import yaml
 from conftest import load_script
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from test_train import ENV, TINY, train
 
 from sb3_mario import DDQN
@@ -46,9 +48,16 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
     screen_module, base, tmp_path, run_main
 ):
     gamma = {"params": ["gamma:0.95", "learning_rate:5e-4"]}
-    path = write_screen(tmp_path, base, control={}, control_b={"seed": 2}, gamma=gamma)
+    live = shutil.copytree(base, tmp_path / "live")  # the base run's folder, which may go on after the arms branch
+    path = write_screen(tmp_path, live, control={}, control_b={"seed": 2}, gamma=gamma)
     assert run_main(screen_module.main, "run", path).returncode == 0
     out = tmp_path / "screen"
+    frozen = out / "base"  # the arms branch from a copy of the base's state
+    assert yaml.safe_load((frozen / "frozen_from.yml").read_text()) == {"base": str(live.resolve()), "steps": 64}
+    assert (frozen / "checkpoints" / "replay_buffer.pkl").read_bytes() == (
+        base / "checkpoints" / "replay_buffer.pkl"
+    ).read_bytes()
+    shutil.rmtree(live)  # the base run goes on or goes away: the screen reads its copy from here on
     for arm, gamma, rate in (("control", 0.99, 2e-4), ("control_b", 0.99, 2e-4), ("gamma", 0.95, 5e-4)):
         run = out / arm / "ddqn" / f"{ENV}_1"
         model = DDQN.load(run / f"{ENV}.zip", device="cpu")
@@ -58,7 +67,7 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
         assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(rate)
         log = (out / f"{arm}.log").read_text()
         # every arm starts from the base's buffer, which was saved at the base model's step
-        assert f"loaded replay buffer {base / 'checkpoints' / 'replay_buffer.pkl'} (64 transitions)" in log
+        assert f"loaded replay buffer {frozen / 'checkpoints' / 'replay_buffer.pkl'} (64 transitions)" in log
         assert "the replay buffer beside" not in log
     command = (out / "control_b" / "ddqn" / f"{ENV}_1" / "command.txt").read_text()
     assert "--seed 2" in command
@@ -102,3 +111,22 @@ def test_a_base_without_its_buffer_is_one_line(screen_module, tmp_path, run_main
     result = run_main(screen_module.main, "run", write_screen(tmp_path, folder, control={}))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "needs its final model and checkpoints/replay_buffer.pkl" in result.stderr
+
+
+def test_a_base_that_went_on_after_its_stop_is_one_line(screen_module, base, tmp_path, run_main):
+    # the run was resumed: its newest buffer is from a later step than its final model, which a branch would drop
+    live = shutil.copytree(base, tmp_path / "live")
+    buffer_path = live / "checkpoints" / "replay_buffer.pkl"
+    buffer = load_from_pkl(buffer_path)
+    buffer.saved_at_step = 80
+    save_to_pkl(buffer_path, buffer)
+    result = run_main(screen_module.main, "run", write_screen(tmp_path, live, control={}))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "its replay buffer was saved at step 80, its final model at 64" in result.stderr
+    assert not (tmp_path / "screen" / "base").exists() and not (tmp_path / "screen" / "control").exists()
+    # another screen file naming another base cannot reuse an out folder frozen from this one
+    other = write_screen(tmp_path, base, control={})
+    (tmp_path / "screen" / "base").mkdir(parents=True)
+    (tmp_path / "screen" / "base" / "frozen_from.yml").write_text(yaml.safe_dump({"base": str(live), "steps": 64}))
+    result = run_main(screen_module.main, "score", other, "--cached")
+    assert result.returncode == 2 and f"is a copy of {live}, not of {base}" in result.stderr
