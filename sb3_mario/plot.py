@@ -10,6 +10,11 @@ training hours. ``--labels`` names the runs in the legend.
 on stdout, no PNG): the pass rate of each stretch of ``--bin`` px of x (of the episodes alive at a stretch's start,
 the share that reach its end), the hardest stretches, and their product, an estimate of a level-start episode's flag
 rate that frontier restarts feed too.
+
+``python -m sb3_mario.plot RUN [RUN ...] --milestones``: when each run's training evaluations first flagged, first
+reached ``--at`` (default 0.8, i.e. 4 of 5), first triggered a confirmation and first reached its stop rule's rate
+(``stop_flag_rate`` in its ``config.yml``), in env steps and training hours (evaluations included, and their share):
+the figures a recipe's per-seed report quotes (a table on stdout, no PNG).
 """
 
 from __future__ import annotations
@@ -35,18 +40,24 @@ from sb3_mario.params import ENV_PARAMS
 from sb3_mario.runs import RunFolder
 
 
-def reward_scale(folder: Path) -> float:
-    """The ``env_kwargs.reward_scale`` a run folder's ``config.yml`` trained with (1.0 when it has none)."""
+def run_hyperparams(folder: Path) -> dict[str, Any]:
+    """The hyperparameters a run folder's ``config.yml`` holds (its one env block; empty when it has none)."""
     path = RunFolder(folder).config
     if not path.is_file():
-        return 1.0
+        return {}
     try:
         config = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise Sb3MarioError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     blocks = [block for block in (config or {}).values() if isinstance(block, dict)] if isinstance(config, dict) else []
-    env_kwargs = blocks[0].get("env_kwargs") if len(blocks) == 1 else None
+    return blocks[0] if len(blocks) == 1 else {}
+
+
+def reward_scale(folder: Path) -> float:
+    """The ``env_kwargs.reward_scale`` a run folder's ``config.yml`` trained with (1.0 when it has none)."""
+    env_kwargs = run_hyperparams(folder).get("env_kwargs")
     scale = env_kwargs.get("reward_scale", 1.0) if isinstance(env_kwargs, dict) else 1.0
+    path = RunFolder(folder).config
     try:
         return float(ENV_PARAMS["reward_scale"].check("reward_scale", scale))
     except ConfigError as exc:
@@ -161,6 +172,64 @@ def where_table(folder: Path, step_window: int = 100_000, bin_px: int = 100, har
     return "\n".join(lines)
 
 
+def milestones_row(folder: Path, at: float = 0.8) -> list[str]:
+    """One run's row of :func:`milestones_table`: each milestone is the first protocol evaluation that meets it, as
+    env steps, the run's training wall clock in hours (what ``--max-hours`` counts, evaluations included) and the
+    part of it spent evaluating, and its quick score (and confirmation); ``-`` where none did."""
+    path = RunFolder(folder).evaluations
+    if not path.is_file():
+        raise Sb3MarioError(f"{folder}: no evaluations.npz (a run trained with --eval-freq 0?)")
+    with np.load(path) as data:
+        if "successes" not in data or "confirm_flag_rate" not in data or not len(data["successes"]):
+            raise Sb3MarioError(f"{path}: no protocol evaluations (written before 2026-11 or empty)")
+        evals = {key: np.asarray(data[key]) for key in data.files}
+    # the quick evaluation's episodes (a confirmation's are in flag_rate and episodes, not here)
+    quick = np.asarray(evals["successes"], dtype=float)
+    rate, confirm = quick.mean(axis=1), evals["confirm_flag_rate"]
+    # both cumulative over the run's sessions; evaluations run inside training's wall clock
+    train_h, eval_h = evals["train_seconds"] / 3600, evals["eval_seconds"] / 3600
+
+    def cell(hit: np.ndarray) -> str:
+        if not hit.any():
+            return "-"
+        i = int(np.argmax(hit))  # the first that meets it
+        n = quick.shape[1]
+        when = f"{int(evals['timesteps'][i]):,} ({train_h[i]:.2f} h, {eval_h[i]:.2f} of it evaluating)"
+        text = f"{when}: {round(rate[i] * n)}/{n}"
+        return text + (f", confirmed {confirm[i]:.0%}" if not np.isnan(confirm[i]) else "")
+
+    confirmed = ~np.isnan(confirm)
+    stop = run_hyperparams(folder).get("stop_flag_rate")
+    last = np.arange(len(rate)) == len(rate) - 1
+    return [
+        str(folder),
+        str(len(rate)),
+        cell(rate > 0),
+        cell(rate >= at - 1e-9),
+        cell(confirmed),
+        cell(confirmed & (confirm >= float(stop) - 1e-9)) if stop is not None else "no stop rule",
+        cell(rate == np.max(rate)),
+        cell(last),
+    ]
+
+
+def milestones_table(folders: list[Path], at: float = 0.8) -> str:
+    """The ``--milestones`` table of runs' protocol evaluations (``evaluations.npz``): one row per run
+    (:func:`milestones_row`).
+
+    :param folders: run folders
+    :param at: the quick evaluation's flag rate of the second milestone (0.8: 4 of 5 episodes)
+    :return: a Markdown table
+    """
+    lines = [
+        f"| run | evaluations | first flag | first at >= {at:.0%} | first confirmation | stop rule reached | "
+        "best quick evaluation (first) | last |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(milestones_row(folder, at)) + " |" for folder in folders]
+    return "\n".join(lines)
+
+
 def plot_runs(
     folders: list[Path], out: Path, window: int = 50, wall_clock: bool = False, labels: list[str] | None = None
 ) -> Path:
@@ -222,12 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--where", action="store_true", help="print where training episodes end instead of plotting")
     p.add_argument("--step-window", type=int, default=100_000, help="--where: env steps per row (default: 100000)")
     p.add_argument("--bin", type=int, default=100, help="--where: px of x per stretch (default: 100)")
+    p.add_argument("--milestones", action="store_true", help="print when each run's evaluations reached what")
+    p.add_argument("--at", type=float, default=0.8, help="--milestones: the quick flag rate named (default: 0.8)")
     args = p.parse_args(argv)
     try:
         folders = [Path(r) for r in args.runs]
         for folder in folders:
             if not folder.is_dir():
                 raise Sb3MarioError(f"{folder}: not a run folder")
+        if args.milestones:
+            if not 0.0 < args.at <= 1.0:
+                raise Sb3MarioError(f"--at: a flag rate in (0, 1], got {args.at}")
+            print(milestones_table(folders, args.at))
+            return 0
         if args.where:
             if args.step_window < 1 or args.bin < 1:
                 raise Sb3MarioError(f"--step-window and --bin: must be >= 1, got {args.step_window} and {args.bin}")
