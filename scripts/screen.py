@@ -259,6 +259,22 @@ def arm_speed(screen: dict[str, Any], name: str) -> str:
     return f"{seconds / 3600:.2f} ({steps / seconds:.0f})" if seconds > 0 and steps > 0 else "-"
 
 
+def spread(flags: np.ndarray, episodes: int) -> str:
+    """The spread of an arm's held-out flags per checkpoint: min-max, their sd, and the sd that chance alone gives.
+
+    Each checkpoint plays ``episodes`` episodes, so with no swing between checkpoints their flag counts would still
+    scatter with the binomial sd ``sqrt(episodes p (1 - p))`` at the arm's pooled rate ``p``; an sd well above that
+    is a swing of the policy itself, which is what a stabilising lever should cut.
+
+    :param flags: the flags of each checkpoint
+    :param episodes: the episodes each checkpoint played
+    :return: e.g. ``"0-10, 3.5 (chance 1.9)"``
+    """
+    rate = flags.sum() / (episodes * len(flags))
+    chance = np.sqrt(episodes * rate * (1 - rate))
+    return f"{flags.min()}-{flags.max()}, {flags.std():.1f} (chance {chance:.1f})"
+
+
 def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
     """The Markdown table of every arm, then each arm's ``--where`` table; with ``play=False``, of the checkpoints
     already scored (a partial table: ``--cached``)."""
@@ -267,7 +283,7 @@ def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
         f"of the last {screen['held_out']['checkpoints']} checkpoints; base {screen['base_zip']} at "
         f"{screen['base_steps']} steps, {screen['steps']} steps per arm.",
         "",
-        "| arm | seed | params | held-out flags per checkpoint | sum | spread (min-max, sd) | mean x | "
+        "| arm | seed | params | held-out flags per checkpoint | sum | spread: min-max, sd (by chance) | mean x | "
         "level-start training flags | greedy shares | training h (env steps/s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -292,7 +308,7 @@ def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
             shares = np.mean([r["shares"] for r in rows], axis=0)
             held = (
                 f"{' '.join(map(str, flags))} | {flags.sum()}/{sum(r['n'] for r in rows)} | "
-                f"{flags.min()}-{flags.max()}, {flags.std():.1f} | {np.mean([r['mean_x'] for r in rows]):.0f} | "
+                f"{spread(flags, int(screen['held_out']['episodes']))} | {np.mean([r['mean_x'] for r in rows]):.0f} | "
             )
             greedy = " / ".join(f"{s:.0%}" for s in shares)
         else:

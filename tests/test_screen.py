@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 from conftest import load_script
@@ -130,3 +131,10 @@ def test_a_base_that_went_on_after_its_stop_is_one_line(screen_module, base, tmp
     (tmp_path / "screen" / "base" / "frozen_from.yml").write_text(yaml.safe_dump({"base": str(live), "steps": 64}))
     result = run_main(screen_module.main, "score", other, "--cached")
     assert result.returncode == 2 and f"is a copy of {live}, not of {base}" in result.stderr
+
+
+def test_spread_sets_the_swing_beside_the_scatter_that_chance_gives(screen_module):
+    # 20 flags of 80 episodes (p = 0.25): by chance alone a checkpoint's 20 episodes scatter with sd sqrt(20 x 0.25 x
+    # 0.75) = 1.94; checkpoints at 0, 10, 5, 5 have sd sqrt((25 + 25 + 0 + 0) / 4) = 3.54: a swing of the policy
+    assert screen_module.spread(np.array([0, 10, 5, 5]), 20) == "0-10, 3.5 (chance 1.9)"
+    assert screen_module.spread(np.array([0, 0]), 20) == "0-0, 0.0 (chance 0.0)"
