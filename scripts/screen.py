@@ -236,12 +236,16 @@ def score_arm(screen: dict[str, Any], name: str, workers: int, play: bool = True
             continue
         model: Any = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")  # with its mario_env
         result = evaluate_protocol(model, model.mario_env, int(held["episodes"]), int(held["seed"]), n_workers=workers)
+        limit = int(model.mario_env.get("max_episode_steps") or 0) or float("inf")
         scores[str(step)] = {
             "episodes_of": key,
             "flags": result.flags,
             "n": result.n,
             "mean_x": result.mean_x,
             "shares": list(result.action_shares),
+            # where the episodes without a flag end, and how many of them ran to the step limit (a stand)
+            "ends": [e.max_x for e in result.episodes if not e.flag],
+            "time_outs": sum(not e.flag and e.steps + e.noops >= limit for e in result.episodes),
         }
         atomic_write_text(cache, json.dumps(scores, indent=1))
         print(f"{name} at {step}: {result.summary()}", flush=True)
@@ -275,6 +279,24 @@ def spread(flags: np.ndarray, episodes: int) -> str:
     return f"{flags.min()}-{flags.max()}, {flags.std():.1f} (chance {chance:.1f})"
 
 
+def ends_line(name: str, rows: list[dict[str, Any]], cell: int = 100, top: int = 4) -> str:
+    """Where an arm's held-out episodes without a flag end: the commonest ``cell``-px cells of their furthest x and how
+    many ran to the step limit (a stand, e.g. at the flagpole's base), or ``""`` where the cache predates them.
+
+    :param name: the arm
+    :param rows: its checkpoints' cached scores
+    :param cell: the cell width in px
+    :param top: how many cells to list
+    :return: e.g. ``"control: 3100-3200 12, 1400-1500 9; 10 time-outs"``
+    """
+    if not rows or any("ends" not in row for row in rows):
+        return ""
+    cells, counts = np.unique([x // cell * cell for row in rows for x in row["ends"]], return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:top]
+    listed = ", ".join(f"{cells[i]}-{cells[i] + cell} {counts[i]}" for i in order) or "none"
+    return f"{name}: {listed}; {sum(row['time_outs'] for row in rows)} time-outs"
+
+
 def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
     """The Markdown table of every arm, then each arm's ``--where`` table; with ``play=False``, of the checkpoints
     already scored (a partial table: ``--cached``)."""
@@ -287,7 +309,7 @@ def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
         "level-start training flags | greedy shares | training h (env steps/s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    wheres = []
+    wheres, ends = [], []
     for name, arm in screen["arms"].items():
         scores = score_arm(screen, name, workers, play)
         rows = [scores[str(step)] for step, _ in checkpoints(screen, name) if str(step) in scores]
@@ -304,6 +326,7 @@ def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
         training = f"{flagged}/{int(level.sum())} ({flagged / max(int(level.sum()), 1):.1%})"
         wheres.append(where_table(folder, step_window=int(screen["steps"])))
         if rows:
+            ends.append(ends_line(name, rows))
             flags = np.array([r["flags"] for r in rows])
             shares = np.mean([r["shares"] for r in rows], axis=0)
             held = (
@@ -314,6 +337,9 @@ def table(screen: dict[str, Any], workers: int, play: bool = True) -> str:
         else:
             held, greedy = "not scored | | | | ", "-"
         lines.append(head + held + f"{training} | {greedy} | {arm_speed(screen, name)} |")
+    if any(ends):
+        lines += ["", "Held-out episodes without a flag, by where they end (100 px cells; time-outs ran to the step limit):"]
+        lines += ["", *(f"    {line}" for line in ends if line)]
     return "\n".join(lines) + "\n\n" + "\n\n".join(wheres)
 
 

@@ -100,10 +100,14 @@ def test_arms_branch_from_the_same_state_go_on_after_a_stop_and_score_on_the_sam
         cache = json.loads((out / arm / "held_out.json").read_text())
         assert sorted(cache) == ["80", "96"]  # the last 2 checkpoints after the base's 64 steps
         assert all(entry["n"] == 1 and entry["episodes_of"] == "seed 7, 1 episodes" for entry in cache.values())
+        for entry in cache.values():  # each episode without a flag: where it ended, and whether it ran out of steps
+            assert len(entry["ends"]) == entry["n"] - entry["flags"] and 0 <= entry["time_outs"] <= len(entry["ends"])
         flags = " ".join(str(cache[step]["flags"]) for step in ("80", "96"))
         assert f" | {flags} | " in rows[arm]
         assert re.search(r" \| \d+\.\d\d \(\d+\) \|$", rows[arm])  # its own training hours (env steps/s)
     assert "where training episodes end" in scored.stdout
+    assert "Held-out episodes without a flag, by where they end" in scored.stdout
+    assert re.search(r"^    control: (\d+-\d+ \d+(, )?)+; \d time-outs$", scored.stdout, re.M)
 
 
 def test_a_base_without_its_buffer_is_one_line(screen_module, tmp_path, run_main):
@@ -138,3 +142,14 @@ def test_spread_sets_the_swing_beside_the_scatter_that_chance_gives(screen_modul
     # 0.75) = 1.94; checkpoints at 0, 10, 5, 5 have sd sqrt((25 + 25 + 0 + 0) / 4) = 3.54: a swing of the policy
     assert screen_module.spread(np.array([0, 10, 5, 5]), 20) == "0-10, 3.5 (chance 1.9)"
     assert screen_module.spread(np.array([0, 0]), 20) == "0-0, 0.0 (chance 0.0)"
+
+
+def test_ends_line_counts_where_episodes_without_a_flag_end(screen_module):
+    rows = [
+        {"ends": [3154, 3154, 1420], "time_outs": 2},  # two stands at the flagpole's base, a death in a pit
+        {"ends": [1480, 2470, 3160], "time_outs": 1},
+    ]
+    assert screen_module.ends_line("control", rows) == "control: 3100-3200 3, 1400-1500 2, 2400-2500 1; 3 time-outs"
+    assert screen_module.ends_line("control", [{"ends": [], "time_outs": 0}]) == "control: none; 0 time-outs"
+    # a cache scored before the ends were kept: no line
+    assert screen_module.ends_line("control", [{"flags": 3}]) == ""
