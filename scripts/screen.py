@@ -52,7 +52,7 @@ from stable_baselines3.common.save_util import load_from_pkl
 
 from sb3_mario._io import atomic_write_text, describe_write_error
 from sb3_mario.errors import Sb3MarioError, print_error
-from sb3_mario.evaluation import default_workers, evaluate_protocol
+from sb3_mario.evaluation import default_workers, evaluate_protocol, protocol_env_kwargs
 from sb3_mario.plot import read_monitor, where_table
 from sb3_mario.portable import numpy2_pickles
 from sb3_mario.runs import (
@@ -236,7 +236,7 @@ def score_arm(screen: dict[str, Any], name: str, workers: int, play: bool = True
             continue
         model: Any = (DDQN if screen["algo"] == "ddqn" else DQN).load(path, device="cpu")  # with its mario_env
         result = evaluate_protocol(model, model.mario_env, int(held["episodes"]), int(held["seed"]), n_workers=workers)
-        limit = int(model.mario_env.get("max_episode_steps") or 0) or float("inf")
+        limit = int(protocol_env_kwargs(model.mario_env)["max_episode_steps"])  # the protocol's cap, not training's
         scores[str(step)] = {
             "episodes_of": key,
             "flags": result.flags,
@@ -281,7 +281,8 @@ def spread(flags: np.ndarray, episodes: int) -> str:
 
 def ends_line(name: str, rows: list[dict[str, Any]], cell: int = 100, top: int = 4) -> str:
     """Where an arm's held-out episodes without a flag end: the commonest ``cell``-px cells of their furthest x and how
-    many ran to the step limit (a stand, e.g. at the flagpole's base), or ``""`` where the cache predates them.
+    many ran to the protocol's step limit (a stand, e.g. at the flagpole's base), or ``""`` where a checkpoint was
+    scored before they were kept (they are not played again for it).
 
     :param name: the arm
     :param rows: its checkpoints' cached scores
