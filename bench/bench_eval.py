@@ -15,15 +15,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
 import torch as th
 
 import sb3_mario
 from bench.common import alternate, median_rows, write_result
-from sb3_mario.evaluation import _play, evaluate_protocol, protocol_env_kwargs
+from sb3_mario.evaluation import _play, evaluate_protocol
 
-# a learner's stand-in: matrix products on 2 torch threads until killed
+# a learner's stand-in on a 2-core machine: matrix products on 2 torch threads until killed
 BUSY = "import torch\ntorch.set_num_threads(2)\na = torch.randn(256, 256)\nwhile True:\n    a = torch.tanh(a @ a)\n"
+DEFAULT = th.get_num_threads()  # torch's own count in a plain process
 
 
 def run(episodes: int = 4, repeats: int = 3) -> dict:
@@ -61,18 +63,14 @@ def run(episodes: int = 4, repeats: int = 3) -> dict:
     return out
 
 
-DEFAULT = th.get_num_threads()
-
-
-def contended_threads(model: object, episodes: int, seed: int, repeats: int) -> dict:
+def contended_threads(model: Any, episodes: int, seed: int, repeats: int) -> dict:
     """The episodes played in this process beside a busy process, on torch's default threads against one."""
-    env = protocol_env_kwargs(model.mario_env)  # type: ignore[attr-defined]
 
     def timer(threads: int):
         def seconds() -> float:
             th.set_num_threads(threads)
             start = time.perf_counter()
-            _play(model, env, seed, episodes)
+            _play(model, model.mario_env, seed, episodes)
             return time.perf_counter() - start
 
         return seconds

@@ -173,7 +173,8 @@ def evaluate_protocol(
     :param n_workers: processes playing at once (this one included): the emulator is most of an evaluation's time,
         so on 2 idle cores 2 workers take about half as long. The episodes and their results are the same as with 1
         (each is seeded on its own); extra workers start with ``spawn``, so a script calling this needs the usual
-        ``if __name__ == "__main__":`` guard. A worker that dies is replaced by playing its episodes here.
+        ``if __name__ == "__main__":`` guard. A worker that dies is replaced by playing its episodes here. Every
+        process plays on one torch thread; the caller's thread count is given back afterwards.
     :param should_stop: asked at every step (e.g. "was Ctrl-C pressed?"); once it says yes the evaluation is
         abandoned and :class:`EvaluationStopped` raised, so that stopping never waits for a 50-episode confirmation
     """
@@ -191,9 +192,9 @@ def _one_torch_thread() -> Iterator[None]:
     """Play on one torch thread, then give the caller back its own count.
 
     A greedy step is one frame through a small network: a second thread buys nothing there, and on a busy machine
-    (beside a training, or beside the worker processes) torch's other threads wait for cores they do not get: one
-    protocol checkpoint of 20 episodes took 7 minutes beside a training on 2 cores with torch's 2 threads, ~1 minute
-    with 1 (bench/README.md, "Evaluation").
+    (beside a training, or beside the worker processes) torch's other threads wait for cores they do not get: 20
+    protocol episodes took 7 minutes beside a training on 2 cores on torch's 2 threads, ~1.3 minutes on one
+    (docs/experiments/2026-12-08-screen-levers-1-1-late.md; bench/README.md, "eval").
     """
     threads = th.get_num_threads()
     th.set_num_threads(1)

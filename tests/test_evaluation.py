@@ -14,6 +14,7 @@ from sb3_mario.envs import LEGACY_BACKEND
 from sb3_mario.evaluation import (
     PROTOCOL_MAX_FRAMES,
     EpisodeResult,
+    EvaluationStopped,
     ProtocolResult,
     evaluate_protocol,
     protocol_env_kwargs,
@@ -274,4 +275,7 @@ def test_one_process_plays_on_one_torch_thread_and_gives_the_callers_back():
     model = ThreadCounter()
     result = evaluate_protocol(model, {"env_id": ENV, "actions": "tutorial"}, n_episodes=1, seed=40)
     assert result.n == 1 and model.threads == {1}  # a one-frame forward pass: a second thread only waits for a core
+    assert torch.get_num_threads() == 2
+    with pytest.raises(EvaluationStopped):  # abandoned (Ctrl-C in a training): the caller's count comes back too
+        evaluate_protocol(model, {"env_id": ENV, "actions": "tutorial"}, n_episodes=1, seed=40, should_stop=lambda: True)
     assert torch.get_num_threads() == 2
