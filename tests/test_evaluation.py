@@ -14,6 +14,7 @@ from sb3_mario.envs import LEGACY_BACKEND
 from sb3_mario.evaluation import (
     PROTOCOL_MAX_FRAMES,
     EpisodeResult,
+    EvaluationStopped,
     ProtocolResult,
     evaluate_protocol,
     protocol_env_kwargs,
@@ -251,3 +252,30 @@ def test_the_worker_pool_is_kept_for_evaluations_that_need_fewer_workers():
         assert _worker_pool(3) is not pool  # too small: replaced
     finally:
         close_workers()
+
+
+class ThreadCounter(Constant):
+    """Plain right, noting torch's thread count at every step."""
+
+    def __init__(self):
+        super().__init__(0)
+        self.threads = set()
+
+    def predict(self, obs, deterministic=True):
+        import torch
+
+        self.threads.add(torch.get_num_threads())
+        return super().predict(obs, deterministic)
+
+
+def test_one_process_plays_on_one_torch_thread_and_gives_the_callers_back():
+    import torch
+
+    torch.set_num_threads(2)  # the caller's count (a training's learner, a script's default)
+    model = ThreadCounter()
+    result = evaluate_protocol(model, {"env_id": ENV, "actions": "tutorial"}, n_episodes=1, seed=40)
+    assert result.n == 1 and model.threads == {1}  # a one-frame forward pass: a second thread only waits for a core
+    assert torch.get_num_threads() == 2
+    with pytest.raises(EvaluationStopped):  # abandoned (Ctrl-C in a training): the caller's count comes back too
+        evaluate_protocol(model, {"env_id": ENV, "actions": "tutorial"}, n_episodes=1, seed=40, should_stop=lambda: True)
+    assert torch.get_num_threads() == 2
