@@ -181,10 +181,10 @@ def evaluate_protocol(
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     n_workers = max(1, min(n_workers, n_episodes))
-    if n_workers == 1 or record is not None:
-        with _one_torch_thread():
+    with _one_torch_thread():
+        if n_workers == 1 or record is not None:
             return ProtocolResult(_play(model, env_kwargs, seed, n_episodes, record, should_stop))
-    return _play_in_parallel(model, env_kwargs, n_episodes, seed, n_workers, should_stop)
+        return _play_in_parallel(model, env_kwargs, n_episodes, seed, n_workers, should_stop)
 
 
 @contextlib.contextmanager
@@ -192,9 +192,9 @@ def _one_torch_thread() -> Iterator[None]:
     """Play on one torch thread, then give the caller back its own count.
 
     A greedy step is one frame through a small network: a second thread buys nothing there, and on a busy machine
-    (beside a training, or beside the worker processes) torch's other threads wait for cores they do not get: 20
-    protocol episodes took 7 minutes beside a training on 2 cores on torch's 2 threads, ~1.3 minutes on one
-    (docs/experiments/2026-12-08-screen-levers-1-1-late.md; bench/README.md, "eval").
+    (beside a training, or beside the evaluation's own worker processes) torch's other threads wait for cores they
+    do not get: 20 protocol episodes took 7 minutes beside a training on 2 cores on torch's 2 threads, ~1.3 minutes
+    on one (docs/experiments/2026-12-08-screen-levers-1-1-late.md; bench/README.md, "eval").
     """
     threads = th.get_num_threads()
     th.set_num_threads(1)
@@ -288,24 +288,23 @@ def _play_in_parallel(
     bounds = np.linspace(0, n_episodes, n_workers + 1).round().astype(int)
     shares = [(seed + int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
     pool = _worker_pool(n_workers - 1)
-    with _one_torch_thread():  # one core per process: torch's other threads here would compete with the workers
-        try:
-            with _sigint_blocked():  # new workers start now, deaf to Ctrl-C from their first instruction
-                futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
-            episodes = list(_play(model, env_kwargs, *shares[0], should_stop=should_stop))
-            while wait(futures, timeout=0.2).not_done:
-                if should_stop is not None and should_stop():
-                    raise EvaluationStopped
-            for (s, n), future in zip(shares[1:], futures, strict=True):
-                try:
-                    episodes += future.result()
-                except (BrokenProcessPool, OSError) as exc:
-                    print(f"warning: an evaluation worker failed ({exc}); playing its episodes here", file=sys.stderr)
-                    episodes += _play(model, env_kwargs, s, n, should_stop=should_stop)
-        except BaseException:
-            # abandoned (stop requested, Ctrl-C twice, an error here): the workers' episodes are not wanted any more
-            close_workers(kill=True)
-            raise
+    try:
+        with _sigint_blocked():  # new workers start now, deaf to Ctrl-C from their first instruction
+            futures = [pool.submit(_play_in_worker, buffer.getvalue(), env_kwargs, s, n) for s, n in shares[1:]]
+        episodes = list(_play(model, env_kwargs, *shares[0], should_stop=should_stop))
+        while wait(futures, timeout=0.2).not_done:
+            if should_stop is not None and should_stop():
+                raise EvaluationStopped
+        for (s, n), future in zip(shares[1:], futures, strict=True):
+            try:
+                episodes += future.result()
+            except (BrokenProcessPool, OSError) as exc:
+                print(f"warning: an evaluation worker failed ({exc}); playing its episodes here", file=sys.stderr)
+                episodes += _play(model, env_kwargs, s, n, should_stop=should_stop)
+    except BaseException:
+        # abandoned (stop requested, Ctrl-C twice, an error here): the workers' episodes are not wanted any more
+        close_workers(kill=True)
+        raise
     return ProtocolResult(tuple(episodes))
 
 
